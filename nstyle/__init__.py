@@ -1,0 +1,42 @@
+"""nstyle: neural style transfer for images, sounds and volumes through one N-D engine.
+
+    import nstyle
+    result = nstyle.stylize("photo.jpg", "painting.jpg", steps=200)
+    result.save("out.png")
+"""
+
+from .engine import RunResult, StepInfo, initial_signal, optimize
+from .errors import NStyleError
+from .nets import VGG, build_net
+from .objective import (
+    StyleObjective,
+    content_cost,
+    gram_matrix,
+    layer_style_cost,
+    style_cost,
+    total_cost,
+    total_variation,
+)
+from .stylize import StylizeResult, stylize
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "NStyleError",
+    "RunResult",
+    "StepInfo",
+    "StyleObjective",
+    "StylizeResult",
+    "VGG",
+    "__version__",
+    "build_net",
+    "content_cost",
+    "gram_matrix",
+    "initial_signal",
+    "layer_style_cost",
+    "optimize",
+    "style_cost",
+    "stylize",
+    "total_cost",
+    "total_variation",
+]

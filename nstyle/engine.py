@@ -1,0 +1,153 @@
+"""Gradient descent on G, independent of what G is (image, sound, volume).
+
+``optimize`` minimises any objective ``J(G) -> Terms`` from an initial G with L-BFGS or
+Adam, one objective evaluation per step, calls back after each step, keeps the best G
+seen, and stops cleanly on Ctrl-C (KeyboardInterrupt) or a non-finite J.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from .errors import NStyleError
+from .objective import Terms
+
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("noise", "content", "style")
+# Default learning rates. L-BFGS scales its own steps (its first step is normalised by
+# the gradient), so 1 is the natural value; Adam moves each sample by about lr per step,
+# and 0.02 of the [0, 1] range is the value crowsonkb's tool uses for images.
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """J and its parts at the start of one step (floats, for logs and plots)."""
+
+    step: int
+    total: float
+    content: float
+    style: float
+    tv: float
+
+
+@dataclass
+class RunResult:
+    """The best G found, the loss history, and how the run ended."""
+
+    g: torch.Tensor
+    history: list[StepInfo] = field(default_factory=list)
+    best_step: int = -1
+    interrupted: bool = False
+    diverged: bool = False
+
+    @property
+    def best(self) -> StepInfo | None:
+        return next((h for h in self.history if h.step == self.best_step), None)
+
+
+Callback = Callable[[StepInfo, torch.Tensor], None]
+
+
+def initial_signal(
+    init: str,
+    content: torch.Tensor | None,
+    style: torch.Tensor | None = None,
+    seed: int = 0,
+    shape: tuple[int, ...] | None = None,
+) -> torch.Tensor:
+    """The starting G: ``noise`` (the seed's default), ``content`` or ``style``.
+
+    Noise is uniform over [0, 1], the full range of the signal's own domain, drawn from a
+    generator seeded with ``seed`` so that a run is repeatable. (Tiny noise around a
+    constant stalls: the network's gradients at a flat input are near zero.) ``style``
+    is resized to the content's spatial size.
+    """
+    if init == "content":
+        if content is None:
+            raise NStyleError("init 'content' needs a content signal")
+        return content.detach().clone()
+    if init == "style":
+        if style is None:
+            raise NStyleError("init 'style' needs a style signal")
+        target = tuple(content.shape[2:]) if content is not None else tuple(style.shape[2:])
+        mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[style.dim() - 2]
+        return torch.nn.functional.interpolate(style.detach(), size=target, mode=mode, align_corners=False)
+    if init == "noise":
+        ref = content if content is not None else style
+        shape = shape or tuple(ref.shape)
+        gen = torch.Generator().manual_seed(int(seed))
+        return torch.rand(shape, generator=gen).to(ref.device if ref is not None else "cpu")
+    raise NStyleError(f"unknown init {init!r}; choose one of {', '.join(INITS)} or an image file")
+
+
+def optimize(
+    objective: Callable[[torch.Tensor], Terms],
+    g0: torch.Tensor,
+    steps: int,
+    optimizer: str = "lbfgs",
+    lr: float | None = None,
+    callback: Callback | None = None,
+) -> RunResult:
+    """Minimise ``objective`` over G starting at ``g0`` for ``steps`` evaluations.
+
+    Each step evaluates J once: L-BFGS runs without line search (one function evaluation
+    per iteration, its history kept across steps); Adam takes one step per evaluation.
+    The G with the lowest J seen is returned, so Ctrl-C or divergence never loses work.
+    """
+    if optimizer not in OPTIMIZERS:
+        raise NStyleError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if steps < 0:
+        raise NStyleError(f"steps must be >= 0, got {steps}")
+    lr = DEFAULT_LR[optimizer] if lr is None else float(lr)
+    if not math.isfinite(lr) or lr <= 0:
+        raise NStyleError(f"learning rate must be a positive number, got {lr}")
+    g = g0.detach().clone().requires_grad_(True)
+    if optimizer == "lbfgs":
+        opt: torch.optim.Optimizer = torch.optim.LBFGS(
+            [g], lr=lr, max_iter=1, history_size=50, tolerance_grad=0.0, tolerance_change=0.0
+        )
+    else:
+        opt = torch.optim.Adam([g], lr=lr)
+
+    result = RunResult(g=g0.detach().clone())
+    best_total = math.inf
+    last: dict[str, object] = {}
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        terms = objective(g)
+        terms.total.backward()
+        last["terms"], last["g"] = terms, g.detach().clone()  # J is measured at this G
+        return terms.total
+
+    def record(terms: Terms, g_at: torch.Tensor, step: int) -> StepInfo:
+        """Log J at ``g_at`` and keep that G if J is the lowest so far."""
+        nonlocal best_total
+        info = StepInfo(step, *(float(v.detach()) for v in (terms.total, terms.content, terms.style, terms.tv)))
+        if math.isfinite(info.total):
+            result.history.append(info)
+            if info.total < best_total:
+                best_total, result.best_step, result.g = info.total, step, g_at
+        return info
+
+    try:
+        for step in range(steps):
+            opt.step(closure)  # evaluates J at the current G, then moves G
+            info = record(last["terms"], last["g"], step)  # type: ignore[arg-type]
+            if not math.isfinite(info.total):
+                result.diverged = True
+                break
+            if callback is not None:
+                callback(info, g.detach())
+        else:
+            if steps:  # the last update has not been measured yet
+                with torch.no_grad():
+                    record(objective(g), g.detach().clone(), steps)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    return result

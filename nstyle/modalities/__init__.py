@@ -1,0 +1,1 @@
+"""Data kinds: each turns files into signal tensors (N, C, *spatial) and back."""

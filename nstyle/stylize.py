@@ -1,0 +1,155 @@
+"""``stylize``: the image product on top of the engine, usable from Python in one call."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from .engine import Callback, RunResult, StepInfo, initial_signal, optimize
+from .errors import NStyleError
+from .modalities.image import ImageLike, load_image, resize_to, save_image, to_pil
+from .nets import build_net
+from .objective import StyleObjective
+
+# The classic choice (Gatys et al. 2016): content from relu4_2 — deep enough that its
+# activations keep the layout but not the exact pixels — and style from the first ReLU
+# of each of the five blocks, so textures from a few pixels up to about a quarter of the
+# image are matched; equal λ, as in the paper.
+DEFAULT_CONTENT_LAYER = "relu4_2"
+DEFAULT_STYLE_LAYERS: dict[str, float] = {f"relu{b}_1": 1.0 for b in range(1, 6)}
+# Calibrated on the activation-normalised bundled VGG16 (README, "Defaults"): see
+# benchmarks/calibrate.py for the sweep these values come from.
+DEFAULT_CONTENT_WEIGHT = 1.0
+DEFAULT_STYLE_WEIGHT = 1e5
+DEFAULT_SIZE = 512
+DEFAULT_STEPS = 200
+DEFAULT_INIT = "content"
+MAX_SIZE = 4096  # larger needs tiling, which is not built yet
+
+
+@dataclass
+class StylizeResult:
+    """What ``stylize`` returns: the image, the tensor it came from, and the run's record."""
+
+    tensor: torch.Tensor  # (1, 3, H, W) RGB in [0, 1], the best G found
+    history: list[StepInfo]
+    best_step: int
+    interrupted: bool
+    alpha: torch.Tensor | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def image(self) -> Image.Image:
+        return to_pil(self.tensor, self.alpha)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the image atomically (format from the extension)."""
+        return save_image(self.tensor, path, self.alpha)
+
+
+def parse_layer_weights(spec: str | Mapping[str, float]) -> dict[str, float]:
+    """``"relu1_1:1,relu2_1:0.5"`` (or a mapping) to {layer: λ}; a bare name means λ = 1."""
+    if isinstance(spec, Mapping):
+        items = [(str(k), v) for k, v in spec.items()]
+    else:
+        items = []
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            name, _, value = part.partition(":")
+            try:
+                items.append((name.strip(), float(value) if value else 1.0))
+            except ValueError:
+                raise NStyleError(f"style layer weight {value!r} for {name} is not a number") from None
+    if not items:
+        raise NStyleError("no style layers given")
+    for name, lam in items:
+        check_weight(f"style layer weight for {name}", lam)
+    return {name: float(lam) for name, lam in items}
+
+
+def check_weight(what: str, value: float) -> float:
+    """Weights must be finite and >= 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise NStyleError(f"{what} must be a number, got {value!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise NStyleError(f"{what} must be a finite number >= 0, got {value}")
+    return v
+
+
+def stylize(
+    content: ImageLike,
+    style: ImageLike,
+    *,
+    size: int | None = DEFAULT_SIZE,
+    steps: int = DEFAULT_STEPS,
+    content_weight: float = DEFAULT_CONTENT_WEIGHT,
+    style_weight: float = DEFAULT_STYLE_WEIGHT,
+    content_layer: str = DEFAULT_CONTENT_LAYER,
+    style_layers: str | Mapping[str, float] | None = None,
+    tv_weight: float = 0.0,
+    init: str | ImageLike = DEFAULT_INIT,
+    optimizer: str = "lbfgs",
+    lr: float | None = None,
+    seed: int = 0,
+    net: str = "vgg16",
+    weights: str | Path | None = None,
+    pooling: str = "max",
+    device: str = "cpu",
+    callback: Callback | None = None,
+) -> StylizeResult:
+    """Re-render ``content`` in the style of ``style`` by minimising α·J_content + β·J_style.
+
+    ``content``/``style``/``init`` accept paths, PIL images, NumPy arrays (H, W[, C]) and
+    tensors (C, H, W). ``size`` is the output's long side in pixels (None keeps the
+    content's size); the style image is resized to the same long side. ``init`` is
+    ``noise`` (the seed's random start), ``content``, ``style`` or an image.
+    """
+    options = {k: v for k, v in locals().items() if k not in ("content", "style", "callback", "init")}
+    options["init"] = init if isinstance(init, (str, Path)) else f"<{type(init).__name__}>"
+    alpha = check_weight("content weight", content_weight)
+    beta = check_weight("style weight", style_weight)
+    tv = check_weight("tv weight", tv_weight)
+    layers = parse_layer_weights(style_layers if style_layers is not None else DEFAULT_STYLE_LAYERS)
+    if size is not None and not 16 <= int(size) <= MAX_SIZE:
+        raise NStyleError(f"size {size} is out of range (16 to {MAX_SIZE} pixels on the long side)")
+    dev = _device(device)
+    model = build_net(net, weights=weights, pooling=pooling, device=dev)
+    model.check_layers([content_layer, *layers])
+
+    c_sig = load_image(content, size=size)
+    s_sig = load_image(style, size=max(c_sig.tensor.shape[-2:]))
+    c, s = c_sig.tensor.to(dev), s_sig.tensor.to(dev)
+    if isinstance(init, str) and init in ("noise", "content", "style"):
+        g0 = initial_signal(init, c, s, seed=seed)
+    elif isinstance(init, str) and not Path(init).exists() and "/" not in init and "." not in init:
+        raise NStyleError(f"unknown init {init!r}; choose noise, content, style or an image file")
+    else:
+        g0 = resize_to(load_image(init).tensor, c.shape[-2:]).to(dev)
+
+    objective = StyleObjective(model, c, s, content_layer, layers, alpha, beta, tv)
+    run: RunResult = optimize(objective, g0, steps, optimizer=optimizer, lr=lr, callback=callback)
+    return StylizeResult(
+        tensor=run.g.clamp(0, 1).cpu(),
+        history=run.history,
+        best_step=run.best_step,
+        interrupted=run.interrupted,
+        alpha=c_sig.alpha,
+        options=options,
+    )
+
+
+def _device(name: str) -> torch.device:
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise NStyleError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise NStyleError("device cuda asked for, but torch sees no CUDA GPU")
+    return dev
