@@ -11,6 +11,7 @@ PYTHON  ?= python3
 DEMO_CONTENT := astronaut.png
 DEMO_STYLE   := ihc.png
 DEMO_ARGS    ?=
+SAMPLE       := $(PY) -c 'import sys; from nstyle.samples import sample_path; print(sample_path(sys.argv[1]))'
 
 .PHONY: demo test bench clean
 
@@ -23,8 +24,8 @@ $(STAMP): pyproject.toml Makefile
 
 demo: $(STAMP)
 	mkdir -p out
-	$(VENV)/bin/nstyle image "$$($(PY) -m nstyle.samples $(DEMO_CONTENT))" \
-	    "$$($(PY) -m nstyle.samples $(DEMO_STYLE))" -o out/demo.png $(DEMO_ARGS)
+	$(VENV)/bin/nstyle image "$$($(SAMPLE) $(DEMO_CONTENT))" "$$($(SAMPLE) $(DEMO_STYLE))" \
+	    -o out/demo.png $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

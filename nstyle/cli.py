@@ -89,9 +89,12 @@ def run_image(args: argparse.Namespace) -> int:
         raise NStyleError(f"{output}: unknown image extension; use one of {', '.join(SAVE_FORMATS)}")
     if args.save_every < 0:
         raise NStyleError(f"--save-every must be >= 0, got {args.save_every}")
-    bar = tqdm(total=args.steps, unit="step", disable=args.quiet, dynamic_ncols=True)
+    bars: list[tqdm] = []  # made at the first step, so errors before it print cleanly
 
     def on_step(info: StepInfo, g) -> None:
+        if not bars:
+            bars.append(tqdm(total=args.steps, unit="step", disable=args.quiet, dynamic_ncols=True))
+        bar = bars[0]
         bar.update(1)
         bar.set_postfix_str(f"J={info.total:.4g} content={info.content:.3g} style={info.style:.3g}")
         if args.save_every and (info.step + 1) % args.save_every == 0:
@@ -105,9 +108,10 @@ def run_image(args: argparse.Namespace) -> int:
             net=args.net, weights=args.weights, pooling=args.pooling, device=args.device, callback=on_step,
         )
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
     result.save(output)
-    best = result.history[result.best_step] if result.history else None
+    best = result.best
     summary = f"wrote {output}" + (f" (best J={best.total:.4g} at step {best.step})" if best else "")
     if result.interrupted:
         print(f"interrupted: {summary}", file=sys.stderr)

@@ -28,11 +28,3 @@ def sample_path(name: str) -> Path:
         raise NStyleError(f"{path}: scikit-image sample image missing")
     return path
 
-
-if __name__ == "__main__":  # `python -m nstyle.samples astronaut.png` prints the path
-    import sys
-
-    try:
-        print(sample_path(sys.argv[1]))
-    except (IndexError, NStyleError) as e:
-        sys.exit(f"usage: python -m nstyle.samples NAME ({e})")

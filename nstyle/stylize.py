@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .engine import Callback, RunResult, StepInfo, initial_signal, optimize
+from .engine import INITS, Callback, RunResult, StepInfo, initial_signal, optimize
 from .errors import NStyleError
 from .modalities.image import ImageLike, load_image, resize_to, save_image, to_pil
 from .nets import build_net
@@ -43,6 +43,11 @@ class StylizeResult:
     interrupted: bool
     alpha: torch.Tensor | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best(self) -> StepInfo | None:
+        """J and its parts at the returned G."""
+        return next((h for h in self.history if h.step == self.best_step), None)
 
     @property
     def image(self) -> Image.Image:
@@ -120,18 +125,18 @@ def stylize(
     if size is not None and not 16 <= int(size) <= MAX_SIZE:
         raise NStyleError(f"size {size} is out of range (16 to {MAX_SIZE} pixels on the long side)")
     dev = _device(device)
-    model = build_net(net, weights=weights, pooling=pooling, device=dev)
-    model.check_layers([content_layer, *layers])
-
+    # Inputs first: a missing file should fail at once, not after the network loads.
     c_sig = load_image(content, size=size)
     s_sig = load_image(style, size=max(c_sig.tensor.shape[-2:]))
     c, s = c_sig.tensor.to(dev), s_sig.tensor.to(dev)
-    if isinstance(init, str) and init in ("noise", "content", "style"):
+    if isinstance(init, str) and init in INITS:
         g0 = initial_signal(init, c, s, seed=seed)
     elif isinstance(init, str) and not Path(init).exists() and "/" not in init and "." not in init:
-        raise NStyleError(f"unknown init {init!r}; choose noise, content, style or an image file")
+        raise NStyleError(f"unknown init {init!r}; choose {', '.join(INITS)} or an image file")
     else:
         g0 = resize_to(load_image(init).tensor, c.shape[-2:]).to(dev)
+    model = build_net(net, weights=weights, pooling=pooling, device=dev)
+    model.check_layers([content_layer, *layers])
 
     objective = StyleObjective(model, c, s, content_layer, layers, alpha, beta, tv)
     run: RunResult = optimize(objective, g0, steps, optimizer=optimizer, lr=lr, callback=callback)
