@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from .errors import NStyleError
 
+_UMASK_LOCK = threading.Lock()
+
 
 def check_writable(path: str | Path) -> Path:
     """Fail early, before any work, if ``path``'s folder is missing or not writable."""
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent
     if not folder.is_dir():
         raise NStyleError(f"{path}: output folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -27,18 +30,45 @@ def check_writable(path: str | Path) -> Path:
     return path
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:  # os.umask can only be read by setting it; keep our own calls serial
+        umask = os.umask(0o077)
+        os.umask(umask)
+    return umask
+
+
 def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
+    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``.
+
+    The file gets the mode a plain ``open(path, "w")`` would give (0666 less the umask),
+    not mkstemp's 0600. OS errors (disk full, permission denied) become ``NStyleError``
+    naming ``path``; whatever happens, the temporary file is removed and an existing
+    ``path`` keeps its bytes.
+    """
     path = check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    except OSError as e:
+        raise NStyleError(f"{path}: cannot write in {path.parent} ({e.strerror or e})") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; give the usual mode
+        with open(tmp_path, "rb+") as f:  # the data is on disk before the name points at it
+            os.fsync(f.fileno())
+        os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, path)
+    except OSError as e:
+        tmp_path.unlink(missing_ok=True)
+        raise NStyleError(f"{path}: cannot write it ({e.strerror or e})") from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

@@ -13,7 +13,6 @@ from .errors import NStyleError
 from .modalities.image import SAVE_FORMATS, save_image
 from .stylize import (
     DEFAULT_CONTENT_LAYER,
-    DEFAULT_CONTENT_WEIGHT,
     DEFAULT_INIT,
     DEFAULT_SIZE,
     DEFAULT_STEPS,
@@ -56,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--init", default=DEFAULT_INIT, help=f"starting G: {', '.join(INITS)} (noise is the seed's random start) or an image file")
     g.add_argument("--seed", type=int, default=0, help="random seed for the noise start")
     w = img.add_argument_group("cost J = alpha*J_content + beta*J_style")
-    w.add_argument("--content-weight", type=float, default=DEFAULT_CONTENT_WEIGHT, help="alpha")
+    w.add_argument(
+        "--content-weight", type=float, default=None,
+        help="alpha (default: 65536 / pixel count, i.e. 1 at 256x256, so the balance holds at any size)",
+    )
     w.add_argument("--style-weight", type=float, default=DEFAULT_STYLE_WEIGHT, help="beta")
     w.add_argument("--content-layer", default=DEFAULT_CONTENT_LAYER, help="layer whose activations define content")
     w.add_argument(

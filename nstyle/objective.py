@@ -22,7 +22,8 @@ def content_cost(a_c: torch.Tensor, a_g: torch.Tensor) -> torch.Tensor:
     """J_content(C, G) = 1/2 · ‖a[l](C) − a[l](G)‖²  (sum of squares over every element)."""
     if a_c.shape != a_g.shape:
         raise ValueError(f"content activations differ in shape: {tuple(a_c.shape)} vs {tuple(a_g.shape)}")
-    return 0.5 * (a_c.float() - a_g.float()).pow(2).sum()
+    dt = torch.promote_types(a_g.dtype, torch.float32)  # float64 stays float64
+    return 0.5 * (a_c.to(dt) - a_g.to(dt)).pow(2).sum()
 
 
 def gram_matrix(a: torch.Tensor) -> torch.Tensor:
@@ -84,9 +85,10 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
 
     Not in the seed; an optional smoothness prior (weight 0 by default).
     """
-    total = torch.zeros((), dtype=torch.float32, device=x.device)
+    dt = torch.promote_types(x.dtype, torch.float32)
+    total = torch.zeros((), dtype=dt, device=x.device)
     for dim in range(2, x.dim()):
-        total = total + torch.diff(x.float(), dim=dim).pow(2).sum()
+        total = total + torch.diff(x.to(dt), dim=dim).pow(2).sum()
     return total
 
 

@@ -23,10 +23,13 @@ from .objective import StyleObjective
 # image are matched; equal λ, as in the paper.
 DEFAULT_CONTENT_LAYER = "relu4_2"
 DEFAULT_STYLE_LAYERS: dict[str, float] = {f"relu{b}_1": 1.0 for b in range(1, 6)}
-# Calibrated on the activation-normalised bundled VGG16 (README, "Defaults"): see
-# benchmarks/calibrate.py for the sweep these values come from.
-DEFAULT_CONTENT_WEIGHT = 1.0
-DEFAULT_STYLE_WEIGHT = 1e5
+# Calibrated on the activation-normalised bundled VGG16 (README, "Defaults"; the sweep
+# is benchmarks/calibrate.py). J_content is a *sum* over positions, so it grows with the
+# pixel count while J_style (Grams divided by M) does not: the default α is therefore
+# 1 at 256 x 256 pixels and scaled by 256²/(H·W), which keeps the balance of a default
+# run the same at any --size. An explicit α is used as given.
+CONTENT_WEIGHT_PIXELS = 256 * 256
+DEFAULT_STYLE_WEIGHT = 1e6
 DEFAULT_SIZE = 512
 DEFAULT_STEPS = 200
 DEFAULT_INIT = "content"
@@ -94,7 +97,7 @@ def stylize(
     *,
     size: int | None = DEFAULT_SIZE,
     steps: int = DEFAULT_STEPS,
-    content_weight: float = DEFAULT_CONTENT_WEIGHT,
+    content_weight: float | None = None,
     style_weight: float = DEFAULT_STYLE_WEIGHT,
     content_layer: str = DEFAULT_CONTENT_LAYER,
     style_layers: str | Mapping[str, float] | None = None,
@@ -115,10 +118,11 @@ def stylize(
     tensors (C, H, W). ``size`` is the output's long side in pixels (None keeps the
     content's size); the style image is resized to the same long side. ``init`` is
     ``noise`` (the seed's random start), ``content``, ``style`` or an image.
+    ``content_weight`` None means α = 256²/(H·W) (see ``CONTENT_WEIGHT_PIXELS``).
     """
     options = {k: v for k, v in locals().items() if k not in ("content", "style", "callback", "init")}
     options["init"] = init if isinstance(init, (str, Path)) else f"<{type(init).__name__}>"
-    alpha = check_weight("content weight", content_weight)
+    alpha = None if content_weight is None else check_weight("content weight", content_weight)
     beta = check_weight("style weight", style_weight)
     tv = check_weight("tv weight", tv_weight)
     layers = parse_layer_weights(style_layers if style_layers is not None else DEFAULT_STYLE_LAYERS)
@@ -135,6 +139,8 @@ def stylize(
         raise NStyleError(f"unknown init {init!r}; choose {', '.join(INITS)} or an image file")
     else:
         g0 = resize_to(load_image(init).tensor, c.shape[-2:]).to(dev)
+    alpha = default_content_weight(c) if alpha is None else alpha
+    options["content_weight"] = alpha
     model = build_net(net, weights=weights, pooling=pooling, device=dev)
     model.check_layers([content_layer, *layers])
 
@@ -148,6 +154,11 @@ def stylize(
         alpha=c_sig.alpha,
         options=options,
     )
+
+
+def default_content_weight(content: torch.Tensor) -> float:
+    """α = 256² / M for a content signal with M pixels: 1 at 256 x 256."""
+    return CONTENT_WEIGHT_PIXELS / math.prod(content.shape[2:])
 
 
 def _device(name: str) -> torch.device:

@@ -23,6 +23,8 @@ ImageLike = Union[str, Path, Image.Image, np.ndarray, torch.Tensor]
 # Pillow's decompression-bomb guard is a warning below 2x its limit; we refuse anything
 # larger than this many pixels outright with a clear message.
 MAX_PIXELS = 200_000_000
+# Float inputs may overshoot [0, 1] by this much (bicubic ringing) and are then clipped.
+FLOAT_SLACK = 0.25
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP", ".webp": "WEBP"}
 
 
@@ -71,6 +73,8 @@ def _open(path: Path) -> Image.Image:
             return ImageOps.exif_transpose(im)
     except NStyleError:
         raise
+    except PermissionError:
+        raise NStyleError(f"{path}: cannot read it (permission denied)") from None
     except UnidentifiedImageError:
         raise NStyleError(f"{path}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
@@ -81,13 +85,26 @@ def _pil_to_float(im: Image.Image, label: str) -> tuple[torch.Tensor, torch.Tens
     w, h = im.size
     if w == 0 or h == 0:
         raise NStyleError(f"{label}: image is empty ({w}x{h})")
+    try:
+        return _pil_to_float_unchecked(im, w, h)
+    except (ValueError, OSError) as e:  # e.g. a mode Pillow cannot convert to RGB
+        raise NStyleError(f"{label}: cannot read a {im.mode} image as RGB ({e})") from None
+
+
+def _pil_to_float_unchecked(im: Image.Image, w: int, h: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     alpha = None
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(im, dtype=np.float64)
-        peak = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        top = float(arr.max()) if arr.size else 0.0
+        if im.mode.startswith("I;16"):
+            peak = 65535.0
+        elif im.mode == "F" and top <= 1.0:
+            peak = 1.0  # float images are taken as [0, 1] when they fit it
+        else:
+            peak = 255.0 if top <= 255 else 65535.0
         grey = torch.from_numpy(np.clip(arr / peak, 0, 1)).float()
         return grey.expand(3, h, w).unsqueeze(0).contiguous(), None
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+    if im.mode in ("RGBA", "RGBa", "LA", "La", "PA") or (im.mode == "P" and "transparency" in im.info):
         im = im.convert("RGBA")
         a = np.asarray(im, dtype=np.float32) / 255.0
         alpha = torch.from_numpy(a[..., 3].copy())[None, None]
@@ -100,7 +117,10 @@ def _pil_to_float(im: Image.Image, label: str) -> tuple[torch.Tensor, torch.Tens
 def _array_to_float(src: np.ndarray | torch.Tensor, label: str) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Arrays: (H, W), (H, W, C) with C in 1..4, or tensors (C, H, W) / (1, C, H, W).
 
-    Integer arrays are scaled by their dtype's maximum; floats are taken as [0, 1].
+    Unsigned integer arrays are scaled by their dtype's maximum (uint8 by 255, uint16 by
+    65535); signed integer arrays must hold 0..255 and are scaled by 255. Floats (and
+    bools) are taken as [0, 1]: small overshoots, as bicubic resampling makes, are
+    clipped, but values far outside (0-255 data, mean/std-normalised tensors) are refused.
     """
     if isinstance(src, torch.Tensor):
         t = src.detach().cpu()
@@ -117,14 +137,29 @@ def _array_to_float(src: np.ndarray | torch.Tensor, label: str) -> tuple[torch.T
         raise NStyleError(f"{label}: expected an image array (H, W), (H, W, C) or (C, H, W), got shape {src.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise NStyleError(f"{label}: image is empty ({arr.shape[1]}x{arr.shape[0]})")
-    if np.issubdtype(arr.dtype, np.integer):
+    if np.issubdtype(arr.dtype, np.unsignedinteger):
         x = arr.astype(np.float32) / np.iinfo(arr.dtype).max
+    elif np.issubdtype(arr.dtype, np.signedinteger):
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi > 255:
+            raise NStyleError(
+                f"{label}: {arr.dtype} values {lo}..{hi} are outside 0..255; "
+                "pass uint8, uint16 or floats in [0, 1]"
+            )
+        x = arr.astype(np.float32) / 255.0
     elif np.issubdtype(arr.dtype, np.floating) or arr.dtype == np.bool_:
         x = arr.astype(np.float32)
     else:
         raise NStyleError(f"{label}: unsupported array dtype {arr.dtype}")
     if not np.isfinite(x).all():
         raise NStyleError(f"{label}: image holds NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -FLOAT_SLACK or hi > 1 + FLOAT_SLACK:
+        raise NStyleError(
+            f"{label}: float values {lo:g}..{hi:g} are not in [0, 1]"
+            + ("; divide 8-bit data by 255" if hi > 2 else "")
+        )
+    x = np.clip(x, 0.0, 1.0)
     alpha = None
     if x.shape[2] in (2, 4):
         alpha = torch.from_numpy(x[..., -1].copy())[None, None]
@@ -173,4 +208,12 @@ def save_image(x: torch.Tensor, path: str | Path, alpha: torch.Tensor | None = N
     im = to_pil(x, alpha)
     if fmt == "JPEG" and im.mode == "RGBA":
         im = im.convert("RGB")  # JPEG has no alpha
-    return write_atomic(path, lambda tmp: im.save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {})))
+    options = {"quality": 95} if fmt == "JPEG" else {}
+
+    def write(tmp: Path) -> None:
+        try:
+            im.save(tmp, format=fmt, **options)
+        except (KeyError, ValueError) as e:  # no encoder for the format, or bad mode
+            raise NStyleError(f"{path}: cannot write a {im.mode} image as {fmt} ({e})") from None
+
+    return write_atomic(path, write)

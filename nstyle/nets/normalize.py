@@ -28,21 +28,21 @@ from .vgg import VGG
 def normalize_activations(net: VGG, images: list[torch.Tensor]) -> dict[str, float]:
     """Rescale ``net``'s convolutions in place so each ReLU layer's mean output on ``images`` is 1.
 
-    ``images`` are RGB tensors (1, 3, H, W) in [0, 1], of any sizes. One pass: after
-    scaling conv l, its already computed output is scaled the same way before it feeds
-    layer l+1, exactly as if the rescaled net had been run. Returns the mean measured
-    before rescaling, per convolution name.
+    ``images`` are RGB tensors (1, 3, H, W) in [0, 1], of any sizes. One pass over the
+    original net: with m_l the mean of relu_l, layer l's output becomes a_l / m_l by
+    multiplying conv l's weights by m_(l-1) / m_l (its input is already divided by
+    m_(l-1)) and its bias by 1 / m_l. Returns m_l per convolution name.
     """
     hs = [net.preprocess(x) for x in images]
     means: dict[str, float] = {}
+    prev = 1.0
     for name, layer in zip(net.names, net.layers):
-        hs = [layer(h) for h in hs]
+        hs = [layer(h) for h in hs]  # the original net's activations
         if name.startswith("relu"):
             mean = sum(float(h.sum()) for h in hs) / sum(h.numel() for h in hs)
-            scale = 1.0 / mean if mean > 0 else 1.0
+            mean = mean if mean > 0 else 1.0
             conv = net.layers[net.index["conv" + name[4:]]]
-            conv.weight.mul_(scale)
-            conv.bias.mul_(scale)
-            hs = [h * scale for h in hs]
-            means["conv" + name[4:]] = mean
+            conv.weight.mul_(prev / mean)
+            conv.bias.mul_(1.0 / mean)
+            means["conv" + name[4:]] = prev = mean
     return means
