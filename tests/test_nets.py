@@ -297,11 +297,6 @@ def test_normalised_relu_means_are_one(vgg16_norm):
         assert abs(sums[name] / counts[name] - 1.0) < 1e-3, name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: normalize_activations scales each conv's bias by its own factor only, not by the "
-    "cumulative factor of the layers below, so the normalised net is not a rescaled VGG",
-)
 def test_normalisation_only_rescales(vgg16_norm, vgg16_raw):
     x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(7))
     names = vgg16_raw.names

@@ -180,7 +180,6 @@ def test_total_variation(dim):
     assert_close(obj.total_variation(ramp), n_diffs * 0.25, rtol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: content_cost and total_variation cast float64 to float32 (.float())")
 @pytest.mark.parametrize("fn", ["content_cost", "total_variation"])
 def test_costs_keep_float64(fn):
     a, b = rand((1, 2, 5, 5), 0, torch.float64), rand((1, 2, 5, 5), 1, torch.float64)
@@ -294,7 +293,6 @@ def test_style_gradient_gradcheck_float64(dim):
     )
 
 
-@pytest.mark.xfail(strict=True, reason="bug: content_cost/total_variation compute in float32 even for float64 G")
 def test_full_gradient_gradcheck_float64():
     """Full J in float64 (one dimensionality is enough to show the float32 downcast)."""
     net, c, s, g = make_objective64("1d", 40)
