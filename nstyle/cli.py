@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from . import __version__
 from .atomic import check_writable
 from .engine import DEFAULT_LR, INITS, OPTIMIZERS, StepInfo
 from .errors import NStyleError
-from .modalities.image import SAVE_FORMATS, save_image
+from .modalities.image import SAVE_FORMATS, load_image, save_image
 from .stylize import (
     DEFAULT_CONTENT_LAYER,
     DEFAULT_INIT,
@@ -33,9 +34,28 @@ example:
 """
 
 
+EPILOG = """\
+main options of `nstyle image` (see `nstyle image --help` for all):
+  --size PX            long side of the result
+  --steps N            optimisation steps
+  --content-weight A   alpha, the weight of J_content
+  --style-weight B     beta, the weight of J_style
+  --content-layer L    e.g. relu4_2
+  --style-layers L:W   e.g. relu1_1:1,relu2_1:1,relu3_1:1 (layer:lambda)
+  --init noise|content|style|FILE
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors in nstyle's format and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"nstyle: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nstyle", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = Parser(
+        prog="nstyle", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"nstyle {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -92,6 +112,7 @@ def run_image(args: argparse.Namespace) -> int:
     if args.save_every < 0:
         raise NStyleError(f"--save-every must be >= 0, got {args.save_every}")
     bars: list[tqdm] = []  # made at the first step, so errors before it print cleanly
+    alpha: list = []
 
     def on_step(info: StepInfo, g) -> None:
         if not bars:
@@ -100,7 +121,9 @@ def run_image(args: argparse.Namespace) -> int:
         bar.update(1)
         bar.set_postfix_str(f"J={info.total:.4g} content={info.content:.3g} style={info.style:.3g}")
         if args.save_every and (info.step + 1) % args.save_every == 0:
-            save_image(g.clamp(0, 1), snapshot_path(output, info.step + 1))
+            if not alpha:  # the content's alpha channel, kept in snapshots as in the result
+                alpha.append(load_image(args.content, size=args.size).alpha)
+            save_image(g.clamp(0, 1), snapshot_path(output, info.step + 1), alpha[0])
 
     try:
         result = stylize(
