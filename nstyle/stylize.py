@@ -29,7 +29,7 @@ DEFAULT_STYLE_LAYERS: dict[str, float] = {f"relu{b}_1": 1.0 for b in range(1, 6)
 # 1 at 256 x 256 pixels and scaled by 256²/(H·W), which keeps the balance of a default
 # run the same at any --size. An explicit α is used as given.
 CONTENT_WEIGHT_PIXELS = 256 * 256
-DEFAULT_STYLE_WEIGHT = 1e6
+DEFAULT_STYLE_WEIGHT = 5e6
 DEFAULT_SIZE = 512
 DEFAULT_STEPS = 200
 DEFAULT_INIT = "content"
