@@ -132,7 +132,8 @@ def stylize(
     # Inputs first: a missing file should fail at once, not after the network loads.
     c_sig = load_image(content, size=size)
     if max(c_sig.tensor.shape[-2:]) < 16:
-        raise NStyleError(f"{c_sig.source}: image is too small ({c_sig.tensor.shape[-1]}x{c_sig.tensor.shape[-2]}; at least 16 pixels on the long side)")
+        h, w = c_sig.tensor.shape[-2:]
+        raise NStyleError(f"{c_sig.source}: image is too small ({w}x{h}; at least 16 pixels on the long side)")
     s_sig = load_image(style, size=max(c_sig.tensor.shape[-2:]))
     c, s = c_sig.tensor.to(dev), s_sig.tensor.to(dev)
     if isinstance(init, str) and init in INITS:

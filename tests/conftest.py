@@ -4,8 +4,19 @@ but its cache is small, so the fixtures hold their own references)."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from nstyle.nets import build_net
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """The tests' tensors are tiny and gain nothing from intra-op threads; on a busy
+    2-core machine torch's spinning workers make them many times slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="session")

@@ -23,16 +23,6 @@ SIZE = 32
 STEPS = 5
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny 32 px runs gain nothing from intra-op threads, and on a busy 2-core machine
-    torch's spinning workers make them many times slower; restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def style_path() -> Path:
     return sample_path("ihc.png")

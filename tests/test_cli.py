@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from nstyle import __version__, atomic
@@ -22,16 +21,6 @@ from nstyle.cli import main
 from nstyle.samples import sample_path
 
 OLD_BYTES = b"the previous result, which must survive a failed run"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny 32 px runs gain nothing from intra-op threads, and on a busy 2-core machine
-    torch's spinning workers make them many times slower; restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -99,7 +99,7 @@ def load_torchvision(net: VGG, path: Path) -> None:
             f"{path}: holds {n_convs_file} convolutions under features.N, but {net.arch} has {n_convs_net}; "
             "is it the right network (--net vgg16|vgg19)?"
         )
-    for i, (name, conv) in enumerate(net.convs()):
+    for name, conv in net.convs():
         index = net.index[name]
         try:
             w, b = state[f"features.{index}.weight"], state[f"features.{index}.bias"]
