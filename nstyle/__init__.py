@@ -17,7 +17,7 @@ from .objective import (
     total_cost,
     total_variation,
 )
-from .stylize import StylizeResult, stylize
+from .api import StylizeResult, stylize
 
 __version__ = "0.1.0"
 

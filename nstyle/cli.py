@@ -12,7 +12,7 @@ from .atomic import check_writable
 from .engine import DEFAULT_LR, INITS, OPTIMIZERS, StepInfo
 from .errors import NStyleError
 from .modalities.image import SAVE_FORMATS, load_image, save_image
-from .stylize import (
+from .api import (
     DEFAULT_CONTENT_LAYER,
     DEFAULT_INIT,
     DEFAULT_SIZE,

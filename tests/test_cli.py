@@ -287,3 +287,41 @@ def test_no_command_is_an_error(capsys):
     rc, _, err = run([], capsys)
     assert rc == 2
     assert err
+
+
+def test_ctrl_c_writes_the_best_result_so_far(tmp_path, capsys, monkeypatch, content, style):
+    """Ctrl-C during the optimisation: exit 130, and OUT holds the lowest-J G seen."""
+    from nstyle.objective import StyleObjective
+
+    real_call = StyleObjective.__call__
+    calls = {"n": 0}
+
+    def interrupted_on_fifth_call(self, g):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real_call(self, g)
+
+    monkeypatch.setattr(StyleObjective, "__call__", interrupted_on_fifth_call)
+    seen: list = []
+    import nstyle.api as stylize_module
+
+    real_optimize = stylize_module.optimize
+
+    def keep_result(*args, **kwargs):
+        seen.append(real_optimize(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(stylize_module, "optimize", keep_result)
+    out = tmp_path / "out.png"
+    rc, _, err = run(["image", content, style, "-o", out, "--size", "32", "--steps", "50", "--quiet", "--init", "noise"], capsys)
+    assert rc == 130
+    assert "interrupted" in err and str(out) in err
+    result = seen[0]
+    assert result.interrupted and len(result.history) == 4
+    totals = [h.total for h in result.history]
+    assert result.best_step == totals.index(min(totals)) and min(totals) < totals[0]
+    with Image.open(out) as im:
+        written = np.asarray(im.convert("RGB"), dtype=np.float64) / 255
+    expected = result.g.clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    assert np.abs(written - expected).max() <= 0.5 / 255 + 1e-6  # the best G, rounded to 8 bits

@@ -1,4 +1,4 @@
-"""``stylize``: the image product on top of the engine, usable from Python in one call."""
+"""stylize(): the image product on top of the engine, usable from Python in one call."""
 
 from __future__ import annotations
 
