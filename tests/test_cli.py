@@ -108,6 +108,7 @@ BAD_INPUTS = {
     "layer-weight-nan": (None, None, ["--style-layers", "relu2_1:nan"], ["relu2_1", "nan"]),
     "layer-weight-text": (None, None, ["--style-layers", "relu2_1:lots"], ["relu2_1", "lots"]),
     "size-too-small": (None, None, ["--size", "4"], ["size", "4"]),
+    "size-absurd": (None, None, ["--size", "100000"], ["size", "100000"]),
     "steps-negative": (None, None, ["--steps=-3"], ["steps", "-3"]),
     "save-every-negative": (None, None, ["--save-every=-1"], ["save-every", "-1"]),
 }
