@@ -1,6 +1,6 @@
 """Compose the README picture: content | style | result, each scaled to the same height.
 
-    python docs/make_figure.py CONTENT STYLE RESULT -o docs/demo.png [--height 256]
+    python docs/make_figure.py CONTENT STYLE RESULT -o docs/demo.jpg [--height 320]
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def run_image(args: argparse.Namespace) -> int:
             bars.append(tqdm(total=args.steps, unit="step", disable=args.quiet, dynamic_ncols=True))
         bar = bars[0]
         bar.update(1)
-        bar.set_postfix_str(f"J={info.total:.4g} content={info.content:.3g} style={info.style:.3g}")
+        bar.set_postfix_str(f"J={info.total:.4g} J_content={info.content:.3g} J_style={info.style:.3g}")
         if args.save_every and (info.step + 1) % args.save_every == 0:
             if not alpha:  # the content's alpha channel, kept in snapshots as in the result
                 alpha.append(load_image(args.content, size=args.size).alpha)
