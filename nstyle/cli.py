@@ -1,4 +1,4 @@
-"""`nstyle image CONTENT STYLE -o OUT`: parse, call the API, report. Nothing more."""
+"""`nstyle image|audio|series CONTENT STYLE -o OUT`: parse, call the API, report. Nothing more."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+import torch
+
 from . import __version__
-from .atomic import check_writable
-from .engine import DEFAULT_LR, INITS, OPTIMIZERS, StepInfo
-from .errors import NStyleError
-from .modalities.image import SAVE_FORMATS, load_image, save_image
 from .api import (
     DEFAULT_CONTENT_LAYER,
     DEFAULT_INIT,
@@ -21,6 +19,10 @@ from .api import (
     DEFAULT_STYLE_WEIGHT,
     stylize,
 )
+from .atomic import check_writable
+from .engine import DEFAULT_LR, INITS, OPTIMIZERS, StepInfo
+from .errors import NStyleError
+from .modalities.image import SAVE_FORMATS, load_image, save_image
 
 DESCRIPTION = """\
 Neural style transfer: re-render a CONTENT signal in the style of a STYLE signal by
@@ -29,10 +31,15 @@ gradient descent on a generated signal G, minimising
 where J_content compares one layer's activations of a pretrained CNN and J_style
 compares Gram (channel-correlation) matrices of several layers.
 
-example:
+examples:
   nstyle image photo.jpg painting.jpg -o out.png
+  nstyle audio speech.wav texture.wav -o out.wav --plot spectrograms.png
+  nstyle series ecg.dcm other_ecg.dcm -o out.dcm --plot traces.png
 """
 
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+SERIES_EXTENSIONS = (".csv", ".tsv", ".txt", ".npy", ".dcm")
 
 EPILOG = """\
 main options of `nstyle image` (see `nstyle image --help` for all):
@@ -96,30 +103,105 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     o.add_argument("--save-every", type=int, default=0, metavar="N", help="also write OUT.stepNNNN.ext every N steps")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_signal_parsers(sub)
     return parser
+
+
+def _add_signal_parsers(sub) -> None:
+    """`nstyle audio` and `nstyle series`: random multi-branch 1D networks, shared options."""
+    from .signals import DEFAULT_AUDIO_BRANCHES
+
+    specs = {
+        "audio": ("style transfer between two sounds (WAV, FLAC, OGG)", "the sound whose timing is kept",
+                  "the sound whose timbre and texture are taken", "result sound (.wav, .flac, .ogg)", 1e3),
+        "series": ("style transfer between multichannel time series (CSV, .npy, DICOM ECG)",
+                   "the series whose events (e.g. beats) are kept", "the series whose waveform shapes are taken",
+                   "result in the content's format (.csv, .npy, .dcm)", 10.0),
+    }
+    for name, (help_, c_help, s_help, o_help, beta) in specs.items():
+        p = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ".",
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p.add_argument("content", help=c_help)
+        p.add_argument("style", help=s_help)
+        p.add_argument("-o", "--output", required=True, help=o_help)
+        p.add_argument("--plot", default=None, metavar="PNG", help="also draw C, S and G (spectrograms or traces)")
+        g = p.add_argument_group("optimisation")
+        g.add_argument("--steps", type=int, default=300, help="optimisation steps")
+        g.add_argument("--init", choices=INITS, default="noise", help="starting G (noise at the data's own scale)")
+        g.add_argument("--seed", type=int, default=0, help="seed of the noise start")
+        g.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
+        g.add_argument("--lr", type=float, default=None, help=f"learning rate (default {DEFAULT_LR})")
+        g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+        g.add_argument("--quiet", action="store_true", help="no progress bar")
+        w = p.add_argument_group("cost and network")
+        w.add_argument("--content-weight", type=float, default=None, help="alpha (default: 1 / elements of the content layer)")
+        w.add_argument("--style-weight", type=float, default=None, help=f"beta (default {beta:g})")
+        w.add_argument("--content-layer", default=None, help="default: the first branch's relu")
+        w.add_argument("--style-layers", default=None, help="layer:lambda list; default: every branch's relu, lambda 1")
+        w.add_argument(
+            "--branches", default=DEFAULT_AUDIO_BRANCHES if name == "audio" else None,
+            help="random conv branches, width[xdilation]:filters, comma-separated"
+            + ("" if name == "audio" else " (default: from 5 samples up to about one period of the content)"),
+        )
+        w.add_argument("--net-seed", type=int, default=0, help="seed of the random network's weights")
+        if name == "audio":
+            a = p.add_argument_group("audio")
+            a.add_argument("--rate", type=int, default=22050, help="sample rate everything is resampled to")
+            a.add_argument("--mode", choices=("waveform", "magnitude"), default="waveform",
+                           help="optimise the samples through a differentiable STFT, or the magnitude + Griffin-Lim")
+            a.add_argument("--n-fft", type=int, default=1024)
+            a.add_argument("--hop", type=int, default=256)
+            a.add_argument("--griffin-lim-iters", type=int, default=64, help="phase reconstruction iterations (magnitude mode)")
+            a.add_argument("--max-seconds", type=float, default=None, help="use only the first seconds of each input")
+        else:
+            t = p.add_argument_group("series")
+            t.add_argument("--columns", default=None, help="comma-separated columns/leads to use (default: all numeric)")
+            t.add_argument("--time-column", default=None, help="a column kept as is (default: detected by name)")
 
 
 def snapshot_path(output: Path, step: int) -> Path:
     return output.with_name(f"{output.stem}.step{step:04d}{output.suffix}")
 
 
-def run_image(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+class Progress:
+    """A tqdm bar made at the first step (so errors before it print cleanly)."""
 
+    def __init__(self, steps: int, quiet: bool) -> None:
+        self.steps, self.quiet, self.bar = steps, quiet, None
+
+    def __call__(self, info: StepInfo, g: torch.Tensor) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=self.steps, unit="step", disable=self.quiet, dynamic_ncols=True)
+        self.bar.update(1)
+        self.bar.set_postfix_str(f"J={info.total:.4g} J_content={info.content:.3g} J_style={info.style:.3g}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def finish(result, output: Path) -> int:
+    """Write the result (also after Ctrl-C: the best G so far) and report; the exit status."""
+    result.save(output)
+    best = result.best
+    summary = f"wrote {output}" + (f" (best J={best.total:.4g} at step {best.step})" if best else "")
+    print(f"interrupted: {summary}" if result.interrupted else summary, file=sys.stderr)
+    return 130 if result.interrupted else 0
+
+
+def run_image(args: argparse.Namespace) -> int:
     output = check_writable(args.output)
     if output.suffix.lower() not in SAVE_FORMATS:
         raise NStyleError(f"{output}: unknown image extension; use one of {', '.join(SAVE_FORMATS)}")
     if args.save_every < 0:
         raise NStyleError(f"--save-every must be >= 0, got {args.save_every}")
-    bars: list[tqdm] = []  # made at the first step, so errors before it print cleanly
+    progress = Progress(args.steps, args.quiet)
     alpha: list = []
 
-    def on_step(info: StepInfo, g) -> None:
-        if not bars:
-            bars.append(tqdm(total=args.steps, unit="step", disable=args.quiet, dynamic_ncols=True))
-        bar = bars[0]
-        bar.update(1)
-        bar.set_postfix_str(f"J={info.total:.4g} J_content={info.content:.3g} J_style={info.style:.3g}")
+    def on_step(info: StepInfo, g: torch.Tensor) -> None:
+        progress(info, g)
         if args.save_every and (info.step + 1) % args.save_every == 0:
             if not alpha:  # the content's alpha channel, kept in snapshots as in the result
                 alpha.append(load_image(args.content, size=args.size).alpha)
@@ -133,22 +215,59 @@ def run_image(args: argparse.Namespace) -> int:
             net=args.net, weights=args.weights, pooling=args.pooling, device=args.device, callback=on_step,
         )
     finally:
-        for bar in bars:
-            bar.close()
-    result.save(output)
-    best = result.best
-    summary = f"wrote {output}" + (f" (best J={best.total:.4g} at step {best.step})" if best else "")
-    if result.interrupted:
-        print(f"interrupted: {summary}", file=sys.stderr)
-        return 130
-    print(summary, file=sys.stderr)
-    return 0
+        progress.close()
+    return finish(result, output)
+
+
+def _check_outputs(args: argparse.Namespace, extensions: tuple[str, ...]) -> Path:
+    output = check_writable(args.output)
+    if output.suffix.lower() not in extensions:
+        raise NStyleError(f"{output}: unknown extension; use one of {', '.join(extensions)}")
+    if args.plot:
+        plot = check_writable(args.plot)
+        if plot.suffix.lower() not in (".png", ".pdf", ".svg"):
+            raise NStyleError(f"{plot}: plots are written as .png, .pdf or .svg")
+    return output
+
+
+def run_signal(args: argparse.Namespace) -> int:
+    from . import signals
+    from .plots import plot_audio, plot_series
+
+    audio = args.command == "audio"
+    output = _check_outputs(args, AUDIO_EXTENSIONS if audio else SERIES_EXTENSIONS)
+    progress = Progress(args.steps, args.quiet)
+    common = dict(
+        branches=args.branches, net_seed=args.net_seed, steps=args.steps, content_layer=args.content_layer,
+        style_layers=args.style_layers, init=args.init, optimizer=args.optimizer, lr=args.lr, seed=args.seed,
+        device=args.device, callback=progress,
+    )
+    for name in ("content_weight", "style_weight"):
+        if getattr(args, name) is not None:
+            common[name] = getattr(args, name)
+    try:
+        if audio:
+            result = signals.stylize_audio(
+                args.content, args.style, rate=args.rate, mode=args.mode, n_fft=args.n_fft, hop=args.hop,
+                griffin_lim_iters=args.griffin_lim_iters, max_seconds=args.max_seconds,
+                **{k: v for k, v in common.items() if not (k == "branches" and v is None)},
+            )
+        else:
+            columns = args.columns.split(",") if args.columns else None
+            result = signals.stylize_series(args.content, args.style, columns=columns, time_column=args.time_column, **common)
+    finally:
+        progress.close()
+    status = finish(result, output)
+    if args.plot:
+        (plot_audio if audio else plot_series)(args.content, args.style, output, args.plot, result.options)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"image": run_image}[args.command](args)
+        return {"image": run_image, "audio": run_signal, "series": run_signal}[args.command](args)
     except NStyleError as e:
         print(f"nstyle: error: {e}", file=sys.stderr)
         return 2

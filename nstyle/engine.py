@@ -106,7 +106,7 @@ def optimize(
     lr = DEFAULT_LR[optimizer] if lr is None else float(lr)
     if not math.isfinite(lr) or lr <= 0:
         raise NStyleError(f"learning rate must be a positive number, got {lr}")
-    g = g0.detach().clone().requires_grad_(True)
+    g = g0.detach().clone().contiguous().requires_grad_(True)  # L-BFGS views the gradient flat
     if optimizer == "lbfgs":
         opt: torch.optim.Optimizer = torch.optim.LBFGS(
             [g], lr=lr, max_iter=1, history_size=50, tolerance_grad=0.0, tolerance_change=0.0
