@@ -5,6 +5,7 @@
     result.save("out.png")
 """
 
+from .api import StylizeResult, stylize
 from .engine import RunResult, StepInfo, initial_signal, optimize
 from .errors import NStyleError
 from .nets import VGG, build_net
@@ -17,7 +18,6 @@ from .objective import (
     total_cost,
     total_variation,
 )
-from .api import StylizeResult, stylize
 
 __version__ = "0.1.0"
 

@@ -39,7 +39,7 @@ examples:
 
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
-SERIES_EXTENSIONS = (".csv", ".tsv", ".txt", ".npy", ".dcm")
+SERIES_EXTENSIONS = (".csv", ".tsv", ".txt", ".npy", ".dcm", ".dicom")
 
 EPILOG = """\
 main options of `nstyle image` (see `nstyle image --help` for all):
@@ -156,6 +156,7 @@ def _add_signal_parsers(sub) -> None:
         else:
             t = p.add_argument_group("series")
             t.add_argument("--columns", default=None, help="comma-separated columns/leads to use (default: all numeric)")
+            t.add_argument("--style-columns", default=None, help="columns/leads of STYLE, if not the same names")
             t.add_argument("--time-column", default=None, help="a column kept as is (default: detected by name)")
 
 
@@ -236,6 +237,12 @@ def run_signal(args: argparse.Namespace) -> int:
 
     audio = args.command == "audio"
     output = _check_outputs(args, AUDIO_EXTENSIONS if audio else SERIES_EXTENSIONS)
+    if not audio:
+        from .modalities.series import DICOM_EXTS
+
+        # save_series would refuse this too, but only after the whole optimisation
+        if output.suffix.lower() in DICOM_EXTS and Path(args.content).suffix.lower() not in DICOM_EXTS:
+            raise NStyleError(f"{output}: writing DICOM needs a DICOM content; {args.content} is not one")
     progress = Progress(args.steps, args.quiet)
     common = dict(
         branches=args.branches, net_seed=args.net_seed, steps=args.steps, content_layer=args.content_layer,
@@ -254,7 +261,11 @@ def run_signal(args: argparse.Namespace) -> int:
             )
         else:
             columns = args.columns.split(",") if args.columns else None
-            result = signals.stylize_series(args.content, args.style, columns=columns, time_column=args.time_column, **common)
+            style_columns = args.style_columns.split(",") if args.style_columns else None
+            result = signals.stylize_series(
+                args.content, args.style, columns=columns, style_columns=style_columns,
+                time_column=args.time_column, **common,
+            )
     finally:
         progress.close()
     status = finish(result, output)

@@ -52,7 +52,12 @@ def plot_series(content: str | Path, style: str | Path, result: str | Path, path
     from .modalities.series import load_series
 
     cols, tcol = options.get("columns"), options.get("time_column")
-    sigs = [load_series(src, columns=cols, time_column=tcol) for src in (content, style, result)]
+    style_cols = options.get("style_columns") or cols
+    sigs = [
+        load_series(content, columns=cols, time_column=tcol),
+        load_series(style, columns=style_cols, time_column=tcol),
+        load_series(result, columns=cols, time_column=tcol),
+    ]
     plt, fig, axes = _figure(3)
     for ax, label, sig in zip(axes, ("content C", "style S", "result G"), sigs):
         x: torch.Tensor = sig.tensor[0, :3, :5000]

@@ -18,7 +18,14 @@ import torch
 from .api import check_weight, parse_layer_weights
 from .engine import Callback, StepInfo, optimize
 from .errors import NStyleError
-from .modalities.audio import AudioSignal, griffin_lim, load_audio, log_magnitude, save_audio, stft_phase
+from .modalities.audio import (
+    AudioSignal,
+    griffin_lim,
+    load_audio,
+    log_magnitude,
+    save_audio,
+    stft_phase,
+)
 from .modalities.series import SeriesSignal, load_series, save_series
 from .nets.random import Branch, RandomBranches, parse_branches
 from .objective import StyleObjective
@@ -145,6 +152,12 @@ def stylize_audio(
     dev = _device(device)
     c_sig: AudioSignal = load_audio(content, rate=rate, max_seconds=max_seconds)
     s_sig: AudioSignal = load_audio(style, rate=rate, max_seconds=max_seconds)
+    for sig in (c_sig, s_sig):  # the STFT's reflect padding needs more than n_fft / 2 samples
+        if sig.tensor.shape[-1] <= n_fft // 2:
+            raise NStyleError(
+                f"{sig.source}: {sig.tensor.shape[-1]} samples at {sig.rate} Hz is too short for n_fft={n_fft} "
+                f"(needs over {n_fft // 2}); use a longer clip or a smaller --n-fft"
+            )
     c = c_sig.tensor.to(dev)
     s = _match_channels(s_sig.tensor, c.shape[1], "style").to(dev)
     n_bins = c.shape[1] * (n_fft // 2 + 1)
@@ -241,6 +254,7 @@ def stylize_series(
     *,
     columns: list[str] | None = None,
     time_column: str | None = None,
+    style_columns: list[str] | None = None,
     branches: str | None = None,
     net_seed: int = 0,
     steps: int = 300,
@@ -260,7 +274,7 @@ def stylize_series(
     Each lead is standardised (its own mean and standard deviation) so that leads in
     different units count alike; G is optimised in those units and mapped back with the
     content's mean and standard deviation. Leads are the channels; C and S need the same
-    number. The default branches span from 5 samples up to about one period of the
+    number (``columns`` picks them in both, ``style_columns`` in S alone). The default branches span from 5 samples up to about one period of the
     content (``estimate_period``), e.g. one heartbeat for an ECG.
     """
     from .api import _device
@@ -270,11 +284,13 @@ def stylize_series(
     options = {k: v for k, v in locals().items() if k not in ("content", "style", "callback")}
     dev = _device(device)
     c_sig: SeriesSignal = load_series(content, columns=columns, time_column=time_column)
-    s_sig: SeriesSignal = load_series(style, columns=columns, time_column=time_column)
+    tables = (".csv", ".tsv", ".txt")  # a time column only exists in a table
+    s_time = time_column if Path(style).suffix.lower() in tables else None
+    s_sig: SeriesSignal = load_series(style, columns=style_columns or columns, time_column=s_time)
     if c_sig.tensor.shape[1] != s_sig.tensor.shape[1]:
         raise NStyleError(
             f"{s_sig.source}: has {s_sig.tensor.shape[1]} leads but {c_sig.source} has {c_sig.tensor.shape[1]}; "
-            "pick the same number with --columns"
+            "pick the same number with --columns / --style-columns"
         )
     c_mean, c_std = _stats(c_sig.tensor)
     s_mean, s_std = _stats(s_sig.tensor)

@@ -12,7 +12,12 @@ from ..errors import NStyleError
 from ..samples import CALIBRATION_IMAGES, sample_path
 from .normalize import normalize_activations
 from .vgg import VGG, layer_names
-from .weights import bundled_path, load_bundled_vgg16, load_torchvision, torchvision_weights
+from .weights import (
+    bundled_path,
+    load_bundled_vgg16,
+    load_torchvision,
+    torchvision_weights,
+)
 
 __all__ = ["VGG", "build_net", "layer_names", "bundled_path", "calibration_images"]
 
