@@ -6,6 +6,7 @@
 """
 
 from .api import StylizeResult, stylize
+from .signals import SignalResult, stylize_audio, stylize_series
 from .engine import RunResult, StepInfo, initial_signal, optimize
 from .errors import NStyleError
 from .nets import VGG, build_net
@@ -26,6 +27,7 @@ __all__ = [
     "RunResult",
     "StepInfo",
     "StyleObjective",
+    "SignalResult",
     "StylizeResult",
     "VGG",
     "__version__",
@@ -37,6 +39,8 @@ __all__ = [
     "optimize",
     "style_cost",
     "stylize",
+    "stylize_audio",
+    "stylize_series",
     "total_cost",
     "total_variation",
 ]
