@@ -53,6 +53,15 @@ main options of `nstyle image` (see `nstyle image --help` for all):
 """
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except the None of options whose help already says what happens."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors in nstyle's format and exit status 2."""
 
@@ -71,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         "image",
         help="style transfer between two images",
         description="Re-render CONTENT in the style of STYLE and write the result to OUT.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     img.add_argument("content", help="the image whose layout is kept")
     img.add_argument("style", help="the image whose colours and textures are taken")
@@ -109,18 +118,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_signal_parsers(sub) -> None:
     """`nstyle audio` and `nstyle series`: random multi-branch 1D networks, shared options."""
-    from .signals import DEFAULT_AUDIO_BRANCHES
+    from .signals import AUDIO_STYLE_WEIGHT, DEFAULT_AUDIO_BRANCHES, SERIES_STYLE_WEIGHT
 
     specs = {
         "audio": ("style transfer between two sounds (WAV, FLAC, OGG)", "the sound whose timing is kept",
-                  "the sound whose timbre and texture are taken", "result sound (.wav, .flac, .ogg)", 1e3),
+                  "the sound whose timbre and texture are taken", "result sound (.wav, .flac, .ogg)", AUDIO_STYLE_WEIGHT),
         "series": ("style transfer between multichannel time series (CSV, .npy, DICOM ECG)",
                    "the series whose events (e.g. beats) are kept", "the series whose waveform shapes are taken",
-                   "result in the content's format (.csv, .npy, .dcm)", 10.0),
+                   "result in the content's format (.csv, .npy, .dcm)", SERIES_STYLE_WEIGHT),
     }
     for name, (help_, c_help, s_help, o_help, beta) in specs.items():
         p = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ".",
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=HelpFormatter)
         p.add_argument("content", help=c_help)
         p.add_argument("style", help=s_help)
         p.add_argument("-o", "--output", required=True, help=o_help)
@@ -135,7 +144,7 @@ def _add_signal_parsers(sub) -> None:
         g.add_argument("--quiet", action="store_true", help="no progress bar")
         w = p.add_argument_group("cost and network")
         w.add_argument("--content-weight", type=float, default=None, help="alpha (default: 1 / elements of the content layer)")
-        w.add_argument("--style-weight", type=float, default=None, help=f"beta (default {beta:g})")
+        w.add_argument("--style-weight", type=float, default=beta, help="beta")
         w.add_argument("--content-layer", default=None, help="default: the first branch's relu")
         w.add_argument("--style-layers", default=None, help="layer:lambda list; default: every branch's relu, lambda 1")
         w.add_argument(
@@ -249,9 +258,7 @@ def run_signal(args: argparse.Namespace) -> int:
         style_layers=args.style_layers, init=args.init, optimizer=args.optimizer, lr=args.lr, seed=args.seed,
         device=args.device, callback=progress,
     )
-    for name in ("content_weight", "style_weight"):
-        if getattr(args, name) is not None:
-            common[name] = getattr(args, name)
+    common.update(content_weight=args.content_weight, style_weight=args.style_weight)
     try:
         if audio:
             result = signals.stylize_audio(
