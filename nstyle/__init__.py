@@ -6,7 +6,6 @@
 """
 
 from .api import StylizeResult, stylize
-from .signals import SignalResult, stylize_audio, stylize_series
 from .engine import RunResult, StepInfo, initial_signal, optimize
 from .errors import NStyleError
 from .nets import VGG, build_net
@@ -19,6 +18,7 @@ from .objective import (
     total_cost,
     total_variation,
 )
+from .signals import SignalResult, stylize_audio, stylize_series
 
 __version__ = "0.1.0"
 

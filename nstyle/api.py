@@ -11,7 +11,15 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .engine import INITS, Callback, RunResult, StepInfo, initial_signal, optimize
+from .engine import (
+    INITS,
+    BestStep,
+    Callback,
+    RunResult,
+    StepInfo,
+    initial_signal,
+    optimize,
+)
 from .errors import NStyleError
 from .modalities.image import ImageLike, load_image, resize_to, save_image, to_pil
 from .nets import build_net
@@ -40,7 +48,7 @@ MAX_SIZE = 2048
 
 
 @dataclass
-class StylizeResult:
+class StylizeResult(BestStep):
     """What ``stylize`` returns: the image, the tensor it came from, and the run's record."""
 
     tensor: torch.Tensor  # (1, 3, H, W) RGB in [0, 1], the best G found
@@ -49,11 +57,6 @@ class StylizeResult:
     interrupted: bool
     alpha: torch.Tensor | None = None
     options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def best(self) -> StepInfo | None:
-        """J and its parts at the returned G."""
-        return next((h for h in self.history if h.step == self.best_step), None)
 
     @property
     def image(self) -> Image.Image:

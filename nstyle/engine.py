@@ -35,8 +35,19 @@ class StepInfo:
     tv: float
 
 
+class BestStep:
+    """Mixin for results with ``history`` and ``best_step``: the StepInfo of the returned G."""
+
+    history: list[StepInfo]
+    best_step: int
+
+    @property
+    def best(self) -> StepInfo | None:
+        return next((h for h in self.history if h.step == self.best_step), None)
+
+
 @dataclass
-class RunResult:
+class RunResult(BestStep):
     """The best G found, the loss history, and how the run ended."""
 
     g: torch.Tensor
@@ -44,10 +55,6 @@ class RunResult:
     best_step: int = -1
     interrupted: bool = False
     diverged: bool = False
-
-    @property
-    def best(self) -> StepInfo | None:
-        return next((h for h in self.history if h.step == self.best_step), None)
 
 
 Callback = Callable[[StepInfo, torch.Tensor], None]

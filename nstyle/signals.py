@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from .api import check_weight, parse_layer_weights
-from .engine import Callback, StepInfo, optimize
+from .engine import BestStep, Callback, StepInfo, optimize
 from .errors import NStyleError
 from .modalities.audio import (
     AudioSignal,
@@ -45,7 +45,7 @@ SERIES_STYLE_WEIGHT = 10.0
 
 
 @dataclass
-class SignalResult:
+class SignalResult(BestStep):
     """The best G found, the run's record, and how to write G in the content's format."""
 
     tensor: torch.Tensor  # (1, channels, T) in the content's own units
@@ -54,10 +54,6 @@ class SignalResult:
     interrupted: bool
     saver: Callable[[torch.Tensor, Path], Path]
     options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def best(self) -> StepInfo | None:
-        return next((h for h in self.history if h.step == self.best_step), None)
 
     def save(self, path: str | Path) -> Path:
         """Write G atomically, in the format the extension names."""
