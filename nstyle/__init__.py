@@ -19,6 +19,7 @@ from .objective import (
     total_variation,
 )
 from .signals import SignalResult, stylize_audio, stylize_series
+from .volumes import VolumeResult, stylize_volume
 
 __version__ = "0.1.0"
 
@@ -30,6 +31,7 @@ __all__ = [
     "SignalResult",
     "StylizeResult",
     "VGG",
+    "VolumeResult",
     "__version__",
     "build_net",
     "content_cost",
@@ -41,6 +43,7 @@ __all__ = [
     "stylize",
     "stylize_audio",
     "stylize_series",
+    "stylize_volume",
     "total_cost",
     "total_variation",
 ]

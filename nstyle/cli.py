@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -113,7 +114,95 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--save-every", type=int, default=0, metavar="N", help="also write OUT.stepNNNN.ext every N steps")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_signal_parsers(sub)
+    _add_volume_parser(sub)
     return parser
+
+
+def _add_volume_parser(sub) -> None:
+    from .volumes import DEFAULT_SLICES, DEFAULT_STYLE_WEIGHT, VOLUME_NETS
+
+    p = sub.add_parser(
+        "volume", help="style transfer between 3D volumes (NIfTI, DICOM series, .npy)",
+        description="Re-render the CT/MRI volume CONTENT in the style of STYLE, keeping CONTENT's geometry.",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("content", help="volume whose anatomy is kept: .nii/.nii.gz, a DICOM folder or file, .npy")
+    p.add_argument("style", help="volume whose texture is taken")
+    p.add_argument("-o", "--output", required=True, help="result (.nii, .nii.gz, .npy; a folder for DICOM slices)")
+    p.add_argument("--preview", default=None, metavar="PNG", help="also draw the three mid-slices of C, S and G")
+    v = p.add_argument_group("volume")
+    v.add_argument("--net", choices=VOLUME_NETS, default="triplanar",
+                   help="2D VGG over slices on three axes, VGG kernels inflated to 3x3x3, or random 3D convolutions")
+    v.add_argument("--index", type=int, default=None, help="volume of a 4D content to use (default 0)")
+    v.add_argument("--style-index", type=int, default=None, help="volume of a 4D style to use (default 0)")
+    v.add_argument("--window", default=None, metavar="LO,HI", help="CT window in HU, e.g. --window=-1000,1000 (with '=': a value starting with '-' "
+                        "is otherwise taken for an option; default: 1st-99th percentiles)")
+    v.add_argument("--mask", default=None, help="only voxels where this volume is non-zero are restyled")
+    v.add_argument("--slices", type=int, default=DEFAULT_SLICES, help="triplanar: random slices per axis and step")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--steps", type=int, default=200, help="optimisation steps")
+    g.add_argument("--init", choices=INITS, default="content", help="starting G")
+    g.add_argument("--seed", type=int, default=0, help="seed of the noise start")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                   help="default: lbfgs, or adam when triplanar samples slices")
+    g.add_argument("--lr", type=float, default=None, help=f"learning rate (default {DEFAULT_LR})")
+    g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    w = p.add_argument_group("cost and network")
+    w.add_argument("--content-weight", type=float, default=None, help="alpha (default: 1 / elements of the content layers)")
+    w.add_argument("--style-weight", type=float, default=DEFAULT_STYLE_WEIGHT, help="beta")
+    w.add_argument("--content-layer", default=None, help="default relu3_1 (VGG nets), the first branch (random)")
+    w.add_argument("--style-layers", default=None, help="default relu1_1,relu2_1,relu3_1 (VGG nets), every branch (random)")
+    w.add_argument("--branches", default="3:64,3x2:64,3x4:64", help="random net: width[xdilation]:filters")
+    w.add_argument("--net-seed", type=int, default=0, help="seed of the random net / the slice sampling")
+    w.add_argument("--pooling", choices=("max", "avg"), default="max")
+
+
+def _window(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise NStyleError(f"--window {text!r} is not LO,HI (e.g. --window=-1000,1000)") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
+        raise NStyleError(f"--window {text!r}: LO must be a number below HI (e.g. --window=-1000,1000)")
+    return lo, hi
+
+
+def run_volume(args: argparse.Namespace) -> int:
+    from .modalities.volume import check_output, load_volume, preview
+    from .volumes import stylize_volume
+
+    window = _window(args.window)
+    output = Path(args.output)
+    # Refuse what save_volume would refuse, but before the optimisation: an unknown
+    # extension, or a DICOM output (a .dcm file, a folder) the content cannot be written as.
+    kind = check_output(args.output)
+    # A file (.nii, .nii.gz, .npy, .dcm), or a folder of DICOM slices: either way its parent must be writable.
+    check_writable(output.with_name(output.name + ".dcm") if kind == "folder" else output)
+    if args.preview:
+        check_writable(args.preview)
+    if kind in ("dicom", "folder"):
+        check_output(args.output, load_volume(args.content, index=args.index, window=window))
+    progress = Progress(args.steps, args.quiet)
+    try:
+        result = stylize_volume(
+            args.content, args.style, net=args.net, index=args.index, style_index=args.style_index,
+            window=window, mask=args.mask, steps=args.steps, content_weight=args.content_weight,
+            style_weight=args.style_weight, content_layer=args.content_layer, style_layers=args.style_layers,
+            slices=args.slices, branches=args.branches, net_seed=args.net_seed, pooling=args.pooling,
+            init=args.init, optimizer=args.optimizer, lr=args.lr, seed=args.seed, device=args.device,
+            callback=progress,
+        )
+    finally:
+        progress.close()
+    status = finish(result, args.output)  # the string: a trailing "/" asks for a folder
+    if args.preview:
+        style = load_volume(args.style, index=args.style_index, window=window).tensor
+        preview([result.like.tensor, style, result.tensor], ["content C", "style S", "result G"], args.preview)
+        print(f"wrote {args.preview}", file=sys.stderr)
+    return status
 
 
 def _add_signal_parsers(sub) -> None:
@@ -285,7 +374,8 @@ def run_signal(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"image": run_image, "audio": run_signal, "series": run_signal}[args.command](args)
+        commands = {"image": run_image, "audio": run_signal, "series": run_signal, "volume": run_volume}
+        return commands[args.command](args)
     except NStyleError as e:
         print(f"nstyle: error: {e}", file=sys.stderr)
         return 2

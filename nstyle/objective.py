@@ -9,7 +9,7 @@ to the targets computed once from C and S.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -115,29 +115,42 @@ class StyleObjective:
         net: FeatureNet,
         content: torch.Tensor | None,
         style: torch.Tensor,
-        content_layer: str,
+        content_layer: str | Sequence[str],
         style_weights: Mapping[str, float],
         alpha: float,
         beta: float,
         tv_weight: float = 0.0,
     ) -> None:
         self.net = net
-        self.content_layer = content_layer
+        # Several content layers (e.g. one per slice orientation of a volume) add up:
+        # J_content = Σ_l ½‖a[l](C) − a[l](G)‖².
+        self.content_layers = [content_layer] if isinstance(content_layer, str) else list(content_layer)
+        self.content_layer = self.content_layers[0]
         self.style_weights = dict(style_weights)
         self.alpha, self.beta, self.tv_weight = float(alpha), float(beta), float(tv_weight)
-        self.layers = sorted(set(self.style_weights) | ({content_layer} if content is not None else set()))
+        self.layers = sorted(set(self.style_weights) | (set(self.content_layers) if content is not None else set()))
+        # A net that sees a random share of its input per call (nets.volume.Triplanar)
+        # makes its targets from all of it, then draws anew at each evaluation.
+        self.sampled = bool(getattr(net, "sampled", False))
+        if self.sampled:
+            net.use_all_slices()  # type: ignore[attr-defined]
         with torch.no_grad():
             acts_s = net(style, list(self.style_weights))
             self.style_targets = {n: scaled_gram(a).detach() for n, a in acts_s.items()}
-            self.content_target = (
-                net(content, [content_layer])[content_layer].detach() if content is not None else None
+            self.content_targets = (
+                {n: a.detach() for n, a in net(content, self.content_layers).items()} if content is not None else {}
             )
 
     def __call__(self, g: torch.Tensor) -> Terms:
+        if self.sampled:
+            self.net.resample(tuple(g.shape))  # type: ignore[attr-defined]
         acts = self.net(g, self.layers)
-        zero = torch.zeros((), device=g.device)
-        j_c = content_cost(self.content_target, acts[self.content_layer]) if self.content_target is not None else zero
+        j_c = torch.zeros((), device=g.device)
+        for name, target in self.content_targets.items():
+            if self.sampled:
+                target = self.net.select(name, target)  # type: ignore[attr-defined]
+            j_c = j_c + content_cost(target, acts[name])
         j_s = style_cost(self.style_targets, acts, self.style_weights)
-        tv = total_variation(g) if self.tv_weight else zero
+        tv = total_variation(g) if self.tv_weight else torch.zeros((), device=g.device)
         total = total_cost(j_c, j_s, self.alpha, self.beta) + self.tv_weight * tv
         return Terms(total, j_c, j_s, tv)
