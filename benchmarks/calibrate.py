@@ -25,11 +25,11 @@ import torch
 from PIL import Image
 
 from nstyle import stylize
+from nstyle.api import DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS
 from nstyle.modalities.image import load_image, to_pil
 from nstyle.nets import build_net
 from nstyle.objective import scaled_gram
 from nstyle.samples import sample_path
-from nstyle.api import DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS
 
 PAINTINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "styles"
 

@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_volume_parser(sub) -> None:
-    from .volumes import DEFAULT_SLICES, DEFAULT_STYLE_WEIGHT, VOLUME_NETS
+    from .volumes import DEFAULT_SLICES, DEFAULT_STYLE_WEIGHTS, VOLUME_NETS
 
     p = sub.add_parser(
         "volume", help="style transfer between 3D volumes (NIfTI, DICOM series, .npy)",
@@ -150,7 +150,8 @@ def _add_volume_parser(sub) -> None:
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     w = p.add_argument_group("cost and network")
     w.add_argument("--content-weight", type=float, default=None, help="alpha (default: 1 / elements of the content layers)")
-    w.add_argument("--style-weight", type=float, default=DEFAULT_STYLE_WEIGHT, help="beta")
+    w.add_argument("--style-weight", type=float, default=None,
+                   help="beta (default: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_STYLE_WEIGHTS.items()) + ")")
     w.add_argument("--content-layer", default=None, help="default relu3_1 (VGG nets), the first branch (random)")
     w.add_argument("--style-layers", default=None, help="default relu1_1,relu2_1,relu3_1 (VGG nets), every branch (random)")
     w.add_argument("--branches", default="3:64,3x2:64,3x4:64", help="random net: width[xdilation]:filters")

@@ -19,7 +19,12 @@ from nstyle.modalities.audio import load_audio, log_magnitude
 from nstyle.modalities.series import load_series
 from nstyle.nets.random import Branch, RandomBranches, parse_branches
 from nstyle.objective import scaled_gram
-from nstyle.signals import estimate_period, series_branches, stylize_audio, stylize_series
+from nstyle.signals import (
+    estimate_period,
+    series_branches,
+    stylize_audio,
+    stylize_series,
+)
 
 ALSA = Path("/usr/share/sounds/alsa")
 
