@@ -36,6 +36,7 @@ import torch
 
 from ..atomic import write_atomic
 from ..errors import NStyleError
+from .dicom import pydicom_for, read_dataset
 
 TEXT_EXTS = (".csv", ".tsv", ".txt")
 NPY_EXTS = (".npy",)
@@ -345,14 +346,6 @@ def _load_npy(path: Path) -> tuple[np.ndarray, list[str], float | None, dict]:
 # --------------------------------------------------------------------------- DICOM
 
 
-def _pydicom(path: Path):
-    try:
-        import pydicom
-    except ImportError:
-        raise NStyleError(f"{path}: reading and writing DICOM needs pydicom (pip install pydicom)") from None
-    return pydicom
-
-
 def _lead_name(meaning: str) -> str:
     """'Lead I (Einthoven)' -> 'I', 'Lead aVR' -> 'aVR'; other meanings are kept."""
     name = re.sub(r"\s*\([^)]*\)\s*$", "", meaning.strip())
@@ -361,15 +354,7 @@ def _lead_name(meaning: str) -> str:
 
 
 def _load_dicom(path: Path) -> tuple[np.ndarray, list[str], float | None, dict]:
-    pydicom = _pydicom(path)
-    try:
-        ds = pydicom.dcmread(path)
-    except PermissionError:
-        raise NStyleError(f"{path}: cannot read it (permission denied)") from None
-    except pydicom.errors.InvalidDicomError as e:
-        raise NStyleError(f"{path}: not a DICOM file ({e})") from None
-    except Exception as e:  # noqa: BLE001 -- pydicom raises many kinds on corrupt files
-        raise NStyleError(f"{path}: corrupt DICOM file ({type(e).__name__}: {e})") from None
+    ds = read_dataset(path)
     seq = ds.get("WaveformSequence")
     if not seq:
         raise NStyleError(f"{path}: DICOM file has no waveform data (no Waveform Sequence)")
@@ -426,7 +411,7 @@ def save_series(x: torch.Tensor, path: str | Path, like: SeriesSignal) -> Path:
 
         return write_atomic(path, write_npy)
     ds = _dicom_dataset(data, path, like)
-    pydicom = _pydicom(path)
+    pydicom = pydicom_for(path)
     return write_atomic(path, lambda tmp: pydicom.dcmwrite(tmp, ds))
 
 
@@ -545,7 +530,7 @@ def _npy_array(data: np.ndarray, like: SeriesSignal) -> np.ndarray:
 def _dicom_dataset(data: np.ndarray, path: Path, like: SeriesSignal):
     if like.meta.get("format") != "dicom":
         raise NStyleError(f"{path}: writing DICOM needs a DICOM content; {like.source} is not one")
-    pydicom = _pydicom(path)
+    pydicom = pydicom_for(path)
     src = like.meta["dataset"]
     item0 = src.WaveformSequence[0]
     n_ch = int(item0.NumberOfWaveformChannels)

@@ -40,6 +40,7 @@ import torch
 
 from ..atomic import current_umask, write_atomic
 from ..errors import NStyleError
+from .dicom import pydicom_for, read_dataset
 
 NIFTI_EXTS = (".nii", ".nii.gz")
 NPY_EXTS = (".npy",)
@@ -71,14 +72,6 @@ def _ext(path: Path) -> str:
     if name.endswith(".nii.gz"):
         return ".nii.gz"
     return path.suffix.lower()
-
-
-def _pydicom(path: Path):
-    try:
-        import pydicom
-    except ImportError:
-        raise NStyleError(f"{path}: reading and writing DICOM needs pydicom (pip install pydicom)") from None
-    return pydicom
 
 
 def _nibabel(path: Path):
@@ -261,17 +254,6 @@ def _load_npy(path: Path) -> tuple[np.ndarray, dict]:
 # --------------------------------------------------------------------------- DICOM
 
 
-def _read_dataset(path: Path, pydicom):
-    try:
-        return pydicom.dcmread(path)
-    except PermissionError:
-        raise NStyleError(f"{path}: cannot read it (permission denied)") from None
-    except pydicom.errors.InvalidDicomError as e:
-        raise NStyleError(f"{path}: not a DICOM file ({e})") from None
-    except Exception as e:  # noqa: BLE001 -- pydicom raises many kinds on corrupt files
-        raise NStyleError(f"{path}: corrupt DICOM file ({type(e).__name__}: {e})") from None
-
-
 def _pixels(path: Path, ds) -> np.ndarray:
     try:
         return ds.pixel_array
@@ -320,8 +302,7 @@ def _physical_dtype(arrays: list[np.ndarray], scalings: list[tuple[float, float]
 
 
 def _load_dicom_file(path: Path) -> tuple[np.ndarray, dict]:
-    pydicom = _pydicom(path)
-    ds = _read_dataset(path, pydicom)
+    ds = read_dataset(path)
     if "PixelData" not in ds:
         raise NStyleError(f"{path}: DICOM file has no pixel data")
     arr = _pixels(path, ds)
@@ -363,7 +344,7 @@ def _load_dicom_file(path: Path) -> tuple[np.ndarray, dict]:
 
 
 def _load_dicom_folder(path: Path) -> tuple[np.ndarray, dict]:
-    pydicom = _pydicom(path)
+    pydicom = pydicom_for(path)
     slices = []  # (file, dataset)
     try:
         files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
@@ -543,7 +524,7 @@ def save_volume(
     # kind == "dicom": check_output made sure the content is one multi-frame file
     _check_same_shape(path, v, like)
     ds = _with_pixels(meta["datasets"][0], v, meta["scalings"][0], meta["pixel_dtype"], path)
-    pydicom = _pydicom(path)
+    pydicom = pydicom_for(path)
     payload = _dicom_bytes(ds, pydicom)
     return write_atomic(path, lambda tmp: tmp.write_bytes(payload))
 
@@ -604,7 +585,7 @@ def _save_nifti(v: np.ndarray, path: Path, like: VolumeSignal) -> Path:
 
 def _with_pixels(ds, v: np.ndarray, scaling: tuple[float, float], pixel_dtype: np.dtype, path: Path):
     """A copy of ``ds`` holding ``v`` (file units) as stored values, with a new SOP Instance UID."""
-    pydicom = _pydicom(path)
+    pydicom = pydicom_for(path)
     slope, inter = scaling
     stored = _to_dtype((v - inter) / slope, pixel_dtype)
     ds = copy.deepcopy(ds)
@@ -635,7 +616,7 @@ def _dicom_bytes(ds, pydicom) -> bytes:
 def _save_dicom_series(v: np.ndarray, path: Path, like: VolumeSignal) -> Path:
     meta = like.meta  # check_output made sure it is a DICOM series
     _check_same_shape(path, v, like)
-    pydicom = _pydicom(path)
+    pydicom = pydicom_for(path)
     if path.exists() and not path.is_dir():
         raise NStyleError(f"{path}: exists and is not a folder")
     if path.is_dir():
