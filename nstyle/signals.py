@@ -11,24 +11,19 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .api import check_weight, parse_layer_weights
 from .engine import BestStep, Callback, StepInfo, optimize
 from .errors import NStyleError
-from .modalities.audio import (
-    AudioSignal,
-    griffin_lim,
-    load_audio,
-    log_magnitude,
-    save_audio,
-    stft_phase,
-)
 from .modalities.series import SeriesSignal, load_series, save_series
 from .nets.random import Branch, RandomBranches, parse_branches
 from .objective import StyleObjective
+
+if TYPE_CHECKING:
+    from .modalities.audio import AudioSignal
 
 AUDIO_MODES = ("waveform", "magnitude")
 # One wide layer of 4096 filters of 11 frames over the log-magnitude STFT (Ulyanov &
@@ -90,7 +85,7 @@ def _noise_like(x: torch.Tensor, seed: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(int(seed))
     mean = x.mean(dim=-1, keepdim=True)
     std = x.std(dim=-1, keepdim=True).clamp_min(1e-8)
-    return (mean + std * torch.randn(x.shape, generator=gen)).to(x.device)
+    return mean + std * torch.randn(x.shape, generator=gen).to(x.device)  # drawn on the CPU: same noise on any device
 
 
 def _match_channels(s: torch.Tensor, channels: int, what: str) -> torch.Tensor:
@@ -137,6 +132,15 @@ def stylize_audio(
     content's length and channels.
     """
     from .api import _device
+
+    # Imported here so that `import nstyle` needs no audio libraries until sound is used.
+    from .modalities.audio import (
+        griffin_lim,
+        load_audio,
+        log_magnitude,
+        save_audio,
+        stft_phase,
+    )
 
     if mode not in AUDIO_MODES:
         raise NStyleError(f"unknown audio mode {mode!r}; choose {' or '.join(AUDIO_MODES)}")

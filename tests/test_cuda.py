@@ -32,3 +32,46 @@ def test_built_net_on_cuda_leaves_cached_cpu_net_alone():
     net_cpu = nstyle.build_net("vgg16", device="cpu")
     assert next(net_gpu.parameters()).device.type == "cuda"
     assert next(net_cpu.parameters()).device.type == "cpu"
+
+
+def test_audio_series_and_volumes_run_on_cuda(tmp_path):
+    """The 1D and 3D products on the GPU: same code path, results back on the host."""
+    import os
+
+    import nibabel
+    import numpy as np
+    from pydicom.data import get_testdata_file
+
+    from nstyle.signals import stylize_series
+    from nstyle.volumes import stylize_volume
+
+    data = os.path.join(os.path.dirname(nibabel.__file__), "tests", "data")
+    for net in ("triplanar", "inflated", "random"):
+        r = stylize_volume(os.path.join(data, "anatomical.nii"), os.path.join(data, "example4d.nii.gz"),
+                           net=net, steps=3, device="cuda")
+        assert r.tensor.device.type == "cpu" and r.tensor.shape == (1, 1, 33, 41, 25)
+        assert r.best.total <= r.history[0].total
+    ecg = get_testdata_file("waveform_ecg.dcm")
+    style = tmp_path / "reversed.npy"
+    from nstyle.modalities.series import load_series
+
+    np.save(style, load_series(ecg).tensor[0].flip(-1).T.numpy())
+    r = stylize_series(ecg, style, steps=3, device="cuda")
+    assert r.tensor.shape == (1, 12, 10000) and torch.isfinite(r.tensor).all()
+
+
+def test_audio_runs_on_cuda(tmp_path):
+    import numpy as np
+
+    soundfile = pytest.importorskip("soundfile")
+    sr = 8000
+    t = np.arange(sr) / sr
+
+    soundfile.write(tmp_path / "c.wav", np.sin(2 * np.pi * 440 * t) * np.linspace(0, 1, sr), sr)
+    soundfile.write(tmp_path / "s.wav", np.random.default_rng(0).standard_normal(sr) * 0.1, sr)
+    from nstyle.signals import stylize_audio
+
+    for mode in ("waveform", "magnitude"):
+        r = stylize_audio(tmp_path / "c.wav", tmp_path / "s.wav", rate=sr, n_fft=256, hop=64, branches="11:64",
+                          steps=3, mode=mode, device="cuda")
+        assert r.tensor.shape == (1, 1, sr) and torch.isfinite(r.tensor).all()
