@@ -65,7 +65,13 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_image import MemoryProbe, _sync, header  # same memory probe and header
+from bench_image import (  # shared pieces
+    MemoryProbe,
+    _sync,
+    add_run_options,
+    checked_device,
+    header,
+)
 
 RATE = 22050
 SECONDS = 10.0
@@ -325,25 +331,16 @@ def table(rows: list[list[str]]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    add_run_options(p)
     p.add_argument("--cases", default=",".join(CASES),
                    help=f"comma-separated, from {', '.join(CASES)} (default all)")
-    p.add_argument("--steps", type=int, default=5, help="timed steps per configuration (default 5)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
-    p.add_argument("--repeats", type=int, default=1,
-                   help="runs of each configuration, alternating nstyle/reference; the fastest is kept "
-                        "and the lowest peak (default 1; raise it on a busy machine)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
-    p.add_argument("--_worker", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
 
     if a._worker:
         print(json.dumps(worker(json.loads(a._worker))), flush=True)
         return
 
-    device = torch.device(a.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        p.error("--device cuda, but torch sees no CUDA GPU")
+    device = checked_device(p, a.device)
     cases = [v.strip() for v in a.cases.split(",") if v.strip()]
     for c in cases:
         if c not in CASES:

@@ -59,7 +59,13 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_image import MemoryProbe, _sync, header  # same memory probe and header
+from bench_image import (  # shared pieces
+    MemoryProbe,
+    _sync,
+    add_run_options,
+    checked_device,
+    header,
+)
 
 NETS = ("triplanar", "inflated", "random")
 CONTENT_FILE, CONTENT_INDEX = "example4d.nii.gz", 0
@@ -273,18 +279,11 @@ def table(rows: list[list[str]]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    add_run_options(p, steps=3, warmup=1, repeats_help="")
     p.add_argument("--sizes", default="64,128", help="comma-separated cube sizes in voxels (default 64,128)")
     p.add_argument("--nets", default=",".join(NETS), help=f"comma-separated, from {', '.join(NETS)} (default all)")
-    p.add_argument("--steps", type=int, default=3, help="timed steps per configuration (default 3)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed steps first (default 1)")
-    p.add_argument("--repeats", type=int, default=1,
-                   help="runs of each configuration; the fastest is kept and the lowest peak "
-                        "(default 1; raise it on a busy machine)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
     p.add_argument("--max-step-s", type=float, default=60.0,
                    help="stop a configuration when one of its steps runs longer (default 60)")
-    p.add_argument("--_worker", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
 
     if a._worker:
@@ -292,9 +291,7 @@ def main(argv: list[str] | None = None) -> None:
         emit({"result": worker(json.loads(a._worker), emit)})
         return
 
-    device = torch.device(a.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        p.error("--device cuda, but torch sees no CUDA GPU")
+    device = checked_device(p, a.device)
     try:
         sizes = [int(v) for v in a.sizes.split(",") if v.strip()]
     except ValueError:

@@ -283,27 +283,38 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join([fmt(cols), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(fmt, rows)])
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_run_options(p: argparse.ArgumentParser, steps: int = 5, warmup: int = 2,
+                    repeats_help: str = "alternating nstyle/reference; ") -> None:
+    """The options every benchmark here shares: device, timing, repeats, threads, worker flag."""
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
-    p.add_argument("--sizes", default="256,512", help="comma-separated square sizes in px (default 256,512)")
-    p.add_argument("--nets", default="vgg16,vgg19", help="comma-separated: vgg16, vgg19 (default both)")
-    p.add_argument("--steps", type=int, default=5, help="timed steps per configuration (default 5)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    p.add_argument("--steps", type=int, default=steps, help=f"timed steps per configuration (default {steps})")
+    p.add_argument("--warmup", type=int, default=warmup, help=f"untimed steps first (default {warmup})")
     p.add_argument("--repeats", type=int, default=1,
-                   help="runs of each configuration, alternating nstyle/reference; the fastest is kept "
+                   help=f"runs of each configuration, {repeats_help}the fastest is kept "
                         "and the lowest peak (default 1; raise it on a busy machine)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
     p.add_argument("--_worker", help=argparse.SUPPRESS)
+
+
+def checked_device(p: argparse.ArgumentParser, name: str) -> torch.device:
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda, but torch sees no CUDA GPU")
+    return device
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_options(p)
+    p.add_argument("--sizes", default="256,512", help="comma-separated square sizes in px (default 256,512)")
+    p.add_argument("--nets", default="vgg16,vgg19", help="comma-separated: vgg16, vgg19 (default both)")
     a = p.parse_args(argv)
 
     if a._worker:
         print(json.dumps(worker(json.loads(a._worker))), flush=True)
         return
 
-    device = torch.device(a.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        p.error("--device cuda, but torch sees no CUDA GPU")
+    device = checked_device(p, a.device)
     sizes = [int(v) for v in a.sizes.split(",") if v.strip()]
     nets = [v.strip() for v in a.nets.split(",") if v.strip()]
     for n in nets:
