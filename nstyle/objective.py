@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .precision import autocast, check_precision
+
 Activations = Mapping[str, torch.Tensor]
 FeatureNet = Callable[[torch.Tensor, list[str]], dict[str, torch.Tensor]]
 
@@ -32,6 +34,11 @@ def gram_matrix(a: torch.Tensor) -> torch.Tensor:
     Always computed in float32 (or float64 if given): half-precision Grams overflow.
     """
     a = a if a.dtype == torch.float64 else a.float()
+    if a.dim() == 4 and not a.is_contiguous() and a.is_contiguous(memory_format=torch.channels_last):
+        # Channels-last activations (what the convolutions produce fastest on CPU) are
+        # (N, M, n_C) in memory: multiply that view rather than copying to (N, n_C, M).
+        rows = a.permute(0, 2, 3, 1).reshape(a.shape[0], -1, a.shape[1])  # (N, M, n_C), no copy
+        return rows.transpose(1, 2) @ rows
     flat = a.flatten(2)  # (N, n_C, M)
     return flat @ flat.transpose(1, 2)
 
@@ -120,8 +127,12 @@ class StyleObjective:
         alpha: float,
         beta: float,
         tv_weight: float = 0.0,
+        precision: str = "fp32",
     ) -> None:
         self.net = net
+        ref = content if content is not None else style
+        self.device = ref.device
+        self.precision = check_precision(precision, self.device)
         # Several content layers (e.g. one per slice orientation of a volume) add up:
         # J_content = Σ_l ½‖a[l](C) − a[l](G)‖².
         self.content_layers = [content_layer] if isinstance(content_layer, str) else list(content_layer)
@@ -134,17 +145,25 @@ class StyleObjective:
         self.sampled = bool(getattr(net, "sampled", False))
         if self.sampled:
             net.use_all_slices()  # type: ignore[attr-defined]
+        # Targets in the same precision as G's features, so that G = C gives J_content = 0.
         with torch.no_grad():
-            acts_s = net(style, list(self.style_weights))
+            acts_s = self.features(style, list(self.style_weights))
             self.style_targets = {n: scaled_gram(a).detach() for n, a in acts_s.items()}
             self.content_targets = (
-                {n: a.detach() for n, a in net(content, self.content_layers).items()} if content is not None else {}
+                {n: a.detach() for n, a in self.features(content, self.content_layers).items()}
+                if content is not None
+                else {}
             )
+
+    def features(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        """The net's activations of ``layers`` for ``x``, computed in this objective's precision."""
+        with autocast(self.device, self.precision):
+            return self.net(x, list(layers))
 
     def __call__(self, g: torch.Tensor) -> Terms:
         if self.sampled:
             self.net.resample(tuple(g.shape))  # type: ignore[attr-defined]
-        acts = self.net(g, self.layers)
+        acts = self.features(g, self.layers)
         j_c = torch.zeros((), device=g.device)
         for name, target in self.content_targets.items():
             if self.sampled:
