@@ -21,9 +21,11 @@ from .engine import (
     optimize,
 )
 from .errors import NStyleError
-from .modalities.image import ImageLike, load_image, resize_to, save_image, to_pil
+from .modalities.image import ImageLike, load_image, resize_long_side, resize_to, save_image, to_pil
+from .multiscale import ScaleSpec, parse_scales, resize
 from .nets import build_net
 from .objective import StyleObjective
+from .precision import check_precision
 
 # The classic choice (Gatys et al. 2016): content from relu4_2 — deep enough that its
 # activations keep the layout but not the exact pixels — and style from the first ReLU
@@ -41,6 +43,7 @@ DEFAULT_STYLE_WEIGHT = 5e6
 DEFAULT_SIZE = 512
 DEFAULT_STEPS = 200
 DEFAULT_INIT = "content"
+DEFAULT_SCALES = "auto"  # coarse-to-fine from 128 px in steps of √2 (nstyle.multiscale)
 # Peak memory grows with the pixel count: about 3 GiB at 1024 px (measured, see
 # benchmarks/), so about 12 GiB at 2048 px and 46 GiB at 4096 px, beyond a 24 GiB machine.
 # Larger outputs need tiling, which is not built yet.
@@ -116,6 +119,10 @@ def stylize(
     weights: str | Path | None = None,
     pooling: str = "max",
     device: str = "cpu",
+    scales: ScaleSpec = DEFAULT_SCALES,
+    scale_steps: int | None = None,
+    precision: str = "fp32",
+    tile: int | str | None = "auto",
     callback: Callback | None = None,
 ) -> StylizeResult:
     """Re-render ``content`` in the style of ``style`` by minimising α·J_content + β·J_style.
@@ -125,6 +132,14 @@ def stylize(
     content's size); the style image is resized to the same long side. ``init`` is
     ``noise`` (the seed's random start), ``content``, ``style`` or an image.
     ``content_weight`` None means α = 256²/(H·W) (see ``CONTENT_WEIGHT_PIXELS``).
+
+    Coarse-to-fine (``scales``, see ``nstyle.multiscale``): G is optimised at each long
+    side of the schedule in turn, ``scale_steps`` steps at every coarse scale (default
+    ``steps``) and ``steps`` at the output size, and upsampled between scales; C and S are
+    resized to each scale and J is the same objective at every scale (α follows the pixel
+    count). ``precision`` is ``fp32``, ``bf16`` or (CUDA) ``fp16`` for the network; Grams and
+    losses stay float32. ``tile``: side of the tiles J is evaluated in (``nstyle.tiling``),
+    ``"auto"`` to tile only where one evaluation would not fit in memory, None never.
     """
     options = {k: v for k, v in locals().items() if k not in ("content", "style", "callback", "init")}
     options["init"] = init if isinstance(init, (str, Path)) else f"<{type(init).__name__}>"
@@ -134,30 +149,69 @@ def stylize(
     layers = parse_layer_weights(style_layers if style_layers is not None else DEFAULT_STYLE_LAYERS)
     if size is not None and not 16 <= int(size) <= MAX_SIZE:
         raise NStyleError(f"size {size} is out of range (16 to {MAX_SIZE} pixels on the long side)")
+    if steps < 0 or (scale_steps is not None and scale_steps < 0):
+        raise NStyleError(f"steps must be >= 0, got {min(steps, scale_steps or 0)}")
     dev = _device(device)
+    check_precision(precision, dev)
     # Inputs first: a missing file should fail at once, not after the network loads.
     c_sig = load_image(content, size=size)
     if max(c_sig.tensor.shape[-2:]) < 16:
         h, w = c_sig.tensor.shape[-2:]
         raise NStyleError(f"{c_sig.source}: image is too small ({w}x{h}; at least 16 pixels on the long side)")
-    s_sig = load_image(style, size=max(c_sig.tensor.shape[-2:]))
-    c, s = c_sig.tensor.to(dev), s_sig.tensor.to(dev)
-    g0 = _start(init, c, s, seed)
-    alpha = default_content_weight(c) if alpha is None else alpha
-    options["content_weight"] = alpha
+    c_full = c_sig.tensor.to(dev)
+    s_full = load_image(style, size=max(c_full.shape[-2:])).tensor.to(dev)
+    plan = scale_plan(max(c_full.shape[-2:]), scales, steps, scale_steps)
     model = build_net(net, weights=weights, pooling=pooling, device=dev)
     model.check_layers([content_layer, *layers])
 
-    objective = StyleObjective(model, c, s, content_layer, layers, alpha, beta, tv)
-    run: RunResult = optimize(objective, g0, steps, optimizer=optimizer, lr=lr, callback=callback)
+    runs: list[RunResult] = []
+    history: list[StepInfo] = []
+    g: torch.Tensor | None = None
+    offset = 0
+    for index, (side, n_steps) in enumerate(plan):
+        c = resize_long_side(c_full, side) if side != max(c_full.shape[-2:]) else c_full
+        s = resize_long_side(s_full, side) if side != max(s_full.shape[-2:]) else s_full
+        g0 = _start(init, c, s, seed) if g is None else resize(g, c.shape[2:]).clamp(0, 1)
+        a = default_content_weight(c) if alpha is None else alpha
+        objective = _objective(model, c, s, content_layer, layers, a, beta, tv, precision, tile)
+        state = runs[-1].opt_state if runs else None
+        if state is not None:  # Adam's moments, carried to the new grid (linear: keeps them >= 0)
+            state = {k: resize(v, c.shape[2:], smooth=False) if v.dim() > 1 else v for k, v in state.items()}
+        run = optimize(
+            objective, g0, n_steps, optimizer=optimizer, lr=lr, callback=callback,
+            opt_state=state, step_offset=offset, scale=index,
+        )
+        runs.append(run)
+        history += run.history
+        g = run.g
+        offset += n_steps + 1  # each scale also measures J after its last step
+        if run.interrupted or run.diverged:
+            break
+    options["content_weight"] = default_content_weight(c_full) if alpha is None else alpha
+    last = runs[-1]
+    final = resize(last.g, c_full.shape[2:]) if last.g.shape != c_full.shape else last.g
     return StylizeResult(
-        tensor=run.g.clamp(0, 1).cpu(),
-        history=run.history,
-        best_step=run.best_step,
-        interrupted=run.interrupted,
+        tensor=final.clamp(0, 1).cpu(),
+        history=history,
+        best_step=last.best_step,
+        interrupted=last.interrupted,
         alpha=c_sig.alpha,
         options=options,
     )
+
+
+def scale_plan(
+    long_side: int, scales: ScaleSpec = DEFAULT_SCALES, steps: int = DEFAULT_STEPS, scale_steps: int | None = None
+) -> list[tuple[int, int]]:
+    """(long side, steps) of each scale of a run whose output has ``long_side`` pixels."""
+    sides = parse_scales(scales, long_side)
+    coarse = steps if scale_steps is None else scale_steps
+    return [(side, coarse) for side in sides[:-1]] + [(sides[-1], steps)]
+
+
+def _objective(model, c, s, content_layer, layers, alpha, beta, tv, precision, tile) -> StyleObjective:
+    """The objective at one scale: whole-image, or tiled where the image is large."""
+    return StyleObjective(model, c, s, content_layer, layers, alpha, beta, tv, precision=precision)
 
 
 def _start(init: str | ImageLike, c: torch.Tensor, s: torch.Tensor, seed: int) -> torch.Tensor:

@@ -111,6 +111,13 @@ BAD_INPUTS = {
     "size-absurd": (None, None, ["--size", "100000"], ["size", "100000"]),
     "steps-negative": (None, None, ["--steps=-3"], ["steps", "-3"]),
     "save-every-negative": (None, None, ["--save-every=-1"], ["save-every", "-1"]),
+    "scales-decreasing": (None, None, ["--scales", "24,16"], ["scales", "24,16", "increase"]),
+    "scales-text": (None, None, ["--scales", "big"], ["scales", "big"]),
+    "scales-above-size": (None, None, ["--scales", "16,64"], ["scales", "larger"]),
+    "scale-steps-negative": (None, None, ["--scales", "16", "--scale-steps=-2"], ["steps", "-2"]),
+    "precision-fp16-on-cpu": (None, None, ["--precision", "fp16"], ["fp16", "CUDA"]),
+    "precision-unknown": (None, None, ["--precision", "int8"], ["precision", "int8"]),
+    "tile-text": (None, None, ["--tile", "huge"], ["--tile", "huge"]),
 }
 
 
