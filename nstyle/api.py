@@ -26,6 +26,7 @@ from .multiscale import ScaleSpec, parse_scales, resize
 from .nets import build_net
 from .objective import StyleObjective
 from .precision import check_precision
+from .tiling import DEFAULT_TILE, Geometry, TiledObjective, needs_tiling
 
 # The classic choice (Gatys et al. 2016): content from relu4_2 — deep enough that its
 # activations keep the layout but not the exact pixels — and style from the first ReLU
@@ -44,10 +45,11 @@ DEFAULT_SIZE = 512
 DEFAULT_STEPS = 200
 DEFAULT_INIT = "content"
 DEFAULT_SCALES = "auto"  # coarse-to-fine from 128 px in steps of √2 (nstyle.multiscale)
-# Peak memory grows with the pixel count: about 3 GiB at 1024 px (measured, see
-# benchmarks/), so about 12 GiB at 2048 px and 46 GiB at 4096 px, beyond a 24 GiB machine.
-# Larger outputs need tiling, which is not built yet.
-MAX_SIZE = 2048
+# One whole-image evaluation needs about 2.5 kB per pixel (2.5 GiB at 1024 px, 40 GiB at
+# 4096 px); above what fits, J is evaluated in tiles (nstyle.tiling), whose memory is
+# one tile's plus ~56 bytes per pixel. 4096 px is the largest size tested on a 24 GiB
+# machine (benchmarks/bench_speed.py --sections memory).
+MAX_SIZE = 4096
 
 
 @dataclass
@@ -163,6 +165,7 @@ def stylize(
     plan = scale_plan(max(c_full.shape[-2:]), scales, steps, scale_steps)
     model = build_net(net, weights=weights, pooling=pooling, device=dev)
     model.check_layers([content_layer, *layers])
+    tile = _check_tile(tile, model, [content_layer, *layers])
 
     runs: list[RunResult] = []
     history: list[StepInfo] = []
@@ -209,9 +212,37 @@ def scale_plan(
     return [(side, coarse) for side in sides[:-1]] + [(sides[-1], steps)]
 
 
-def _objective(model, c, s, content_layer, layers, alpha, beta, tv, precision, tile) -> StyleObjective:
-    """The objective at one scale: whole-image, or tiled where the image is large."""
-    return StyleObjective(model, c, s, content_layer, layers, alpha, beta, tv, precision=precision)
+def _objective(
+    model, c: torch.Tensor, s: torch.Tensor, content_layer: str, layers: dict[str, float], alpha: float,
+    beta: float, tv: float, precision: str, tile: int | str | None,
+) -> StyleObjective | TiledObjective:
+    """The objective at one scale: whole-image, or tiled where the image is large.
+
+    ``tile="auto"`` tiles (in ``DEFAULT_TILE`` px cores) only where one whole-image
+    evaluation of C or S would need more than half the memory available now; an explicit
+    side tiles whenever the image is larger than one tile. Both give the same J and dJ/dG
+    (``nstyle.tiling``); tiling only costs time (a second forward per tile).
+    """
+    shape = tuple(max(a, b) for a, b in zip(c.shape[2:], s.shape[2:]))
+    if tile == "auto":
+        side = DEFAULT_TILE if needs_tiling(shape, c.device, precision) else None
+    else:
+        side = tile if tile is not None and max(shape) > tile else None
+    if side is None:
+        return StyleObjective(model, c, s, content_layer, layers, alpha, beta, tv, precision=precision)
+    return TiledObjective(model, c, s, content_layer, layers, alpha, beta, tv, precision=precision, tile=side)
+
+
+def _check_tile(tile: int | str | None, model, layers: list[str]) -> int | str | None:
+    """``auto``, None, or a positive multiple of the network's stride at its deepest used layer."""
+    if tile is None or tile == "auto":
+        return tile
+    stride = Geometry(model, layers).stride
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile <= 0 or tile % stride:
+        raise NStyleError(
+            f"tile {tile!r} must be auto, None or a positive multiple of {stride} pixels (the network's stride)"
+        )
+    return tile
 
 
 def _start(init: str | ImageLike, c: torch.Tensor, s: torch.Tensor, seed: int) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Coarse-to-fine (nstyle.multiscale + stylize's scale loop) and the engine's scale support."""
+"""Coarse-to-fine (nstyle.multiscale + stylize's scale loop), the engine's scale support, precision and tiling through stylize."""
 
 from __future__ import annotations
 
@@ -202,3 +202,42 @@ def test_net_activations_are_channels_last_and_unchanged(vgg16_norm):
     for layer in vgg16_norm.layers[: vgg16_norm.index["relu2_1"] + 1]:
         h = layer(h.contiguous())
     torch.testing.assert_close(out, h, rtol=1e-4, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- tiling through stylize
+
+
+def test_tiled_run_takes_the_same_steps_as_the_whole_image_run():
+    kw = dict(size=96, steps=3, scales=None)
+    tiled = nstyle.stylize(sample_path("astronaut.png"), sample_path("ihc.png"), tile=32, **kw)
+    whole = nstyle.stylize(sample_path("astronaut.png"), sample_path("ihc.png"), tile=None, **kw)
+    for a, b in zip(tiled.history, whole.history, strict=True):
+        assert a.total == pytest.approx(b.total, rel=1e-4)
+    assert tiled.history[-1].total < 0.6 * tiled.history[0].total
+    torch.testing.assert_close(tiled.tensor, whole.tensor, atol=2e-3, rtol=0)
+
+
+def test_auto_tiles_only_what_does_not_fit(monkeypatch):
+    import nstyle.api as api
+    import nstyle.tiling as tiling
+
+    made = []
+    real = api.TiledObjective
+
+    def spy(*args, **kwargs):
+        made.append(kwargs["tile"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "TiledObjective", spy)
+    run = lambda: nstyle.stylize(sample_path("astronaut.png"), sample_path("ihc.png"), size=48, steps=1, scales=None)
+    run()
+    assert made == []  # 48 px fits
+    monkeypatch.setattr(tiling, "available_bytes", lambda device="cpu": 10 * 2**20)  # 10 MiB "free"
+    run()
+    assert made == [tiling.DEFAULT_TILE]
+
+
+@pytest.mark.parametrize("tile", [24, 0, -16, "big"])
+def test_bad_tile(tile):
+    with pytest.raises(NStyleError, match="tile"):
+        nstyle.stylize(sample_path("astronaut.png"), sample_path("ihc.png"), size=32, steps=1, tile=tile)
