@@ -14,7 +14,7 @@ DEMO_STYLE   := ihc.png
 DEMO_ARGS    ?= --size 384 --steps 150
 SAMPLE       := $(PY) -c 'import sys; from nstyle.samples import sample_path; print(sample_path(sys.argv[1]))'
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-speed clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_image.py
+
+# Issue 6's table: convolution peak, s/evaluation fp32/bf16, time to equal loss, memory to 4096 px (about an hour).
+bench-speed: $(STAMP)
+	$(PY) benchmarks/bench_speed.py
 
 clean:
 	rm -rf $(VENV) out

@@ -26,7 +26,7 @@ from .multiscale import ScaleSpec, parse_scales, resize
 from .nets import build_net
 from .objective import StyleObjective
 from .precision import check_precision
-from .tiling import DEFAULT_TILE, Geometry, TiledObjective, needs_tiling
+from .tiling import DEFAULT_TILE, Geometry, TiledObjective, available_bytes, needs_tiling, tiled_eval_bytes
 
 # The classic choice (Gatys et al. 2016): content from relu4_2 — deep enough that its
 # activations keep the layout but not the exact pixels — and style from the first ReLU
@@ -218,19 +218,35 @@ def _objective(
 ) -> StyleObjective | TiledObjective:
     """The objective at one scale: whole-image, or tiled where the image is large.
 
-    ``tile="auto"`` tiles (in ``DEFAULT_TILE`` px cores) only where one whole-image
-    evaluation of C or S would need more than half the memory available now; an explicit
-    side tiles whenever the image is larger than one tile. Both give the same J and dJ/dG
-    (``nstyle.tiling``); tiling only costs time (a second forward per tile).
+    ``tile="auto"`` tiles only where one whole-image evaluation of C or S would need more
+    than half the memory available now, in the largest tiles that fit (``auto_tile``); an
+    explicit side tiles whenever the image is larger than one tile. Both give the same J
+    and dJ/dG (``nstyle.tiling``); tiling only costs time (a second forward per tile, and
+    the margins), so fewer, larger tiles are faster.
     """
     shape = tuple(max(a, b) for a, b in zip(c.shape[2:], s.shape[2:]))
     if tile == "auto":
-        side = DEFAULT_TILE if needs_tiling(shape, c.device, precision) else None
+        side = auto_tile(shape, c.device, precision, Geometry(model, [content_layer, *layers]).stride)
     else:
         side = tile if tile is not None and max(shape) > tile else None
     if side is None:
         return StyleObjective(model, c, s, content_layer, layers, alpha, beta, tv, precision=precision)
     return TiledObjective(model, c, s, content_layer, layers, alpha, beta, tv, precision=precision, tile=side)
+
+
+def auto_tile(shape: tuple[int, ...], device: torch.device, precision: str, stride: int = 16) -> int | None:
+    """None where one whole-image evaluation fits in half the available memory; otherwise the
+    largest tile side (a multiple of ``stride``, at least ``DEFAULT_TILE``) whose tiled
+    evaluation does."""
+    if not needs_tiling(shape, device, precision):
+        return None
+    # 0.4, not 0.5: the estimate is for the net's work alone; G, S, the L-BFGS history
+    # (up to 4 GiB) and the full-size content target live beside it.
+    budget = 0.4 * available_bytes(device)
+    side = max(DEFAULT_TILE, max(shape) // stride * stride)
+    while side > DEFAULT_TILE and tiled_eval_bytes(shape, precision, tile=side) > budget:
+        side -= stride
+    return side
 
 
 def _check_tile(tile: int | str | None, model, layers: list[str]) -> int | str | None:

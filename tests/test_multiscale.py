@@ -241,3 +241,19 @@ def test_auto_tiles_only_what_does_not_fit(monkeypatch):
 def test_bad_tile(tile):
     with pytest.raises(NStyleError, match="tile"):
         nstyle.stylize(sample_path("astronaut.png"), sample_path("ihc.png"), size=32, steps=1, tile=tile)
+
+
+def test_auto_tile_is_the_largest_that_fits(monkeypatch):
+    import nstyle.api as api
+    from nstyle.tiling import tiled_eval_bytes
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(api, "available_bytes", lambda device="cpu": 8 * 2**30)
+    monkeypatch.setattr(api, "needs_tiling", lambda shape, device, precision: True)
+    side = api.auto_tile((4096, 4096), cpu, "fp32")
+    assert side % 16 == 0 and 512 <= side < 4096
+    assert tiled_eval_bytes((4096, 4096), "fp32", tile=side) <= 0.4 * 8 * 2**30
+    assert tiled_eval_bytes((4096, 4096), "fp32", tile=side + 16) > 0.4 * 8 * 2**30
+    assert api.auto_tile((4096, 4096), cpu, "bf16") > side  # bf16 needs less memory per pixel
+    monkeypatch.setattr(api, "needs_tiling", lambda shape, device, precision: False)
+    assert api.auto_tile((4096, 4096), cpu, "fp32") is None
