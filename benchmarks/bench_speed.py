@@ -309,7 +309,9 @@ def reference_worker(spec: dict) -> dict:
     _sync(device)
     t0 = time.perf_counter()
     loss = PlainLoss(net, c, s)  # the targets are on the clock, as in stylize
-    g = c.detach().clone().requires_grad_(True)
+    from nstyle.engine import initial_signal
+
+    g = initial_signal(spec["init"], c, s, seed=0).detach().clone().requires_grad_(True)
     opt = torch.optim.LBFGS([g], **LBFGS_ARGS)
 
     def closure() -> torch.Tensor:
@@ -401,7 +403,7 @@ def nstyle_worker(spec: dict) -> dict:
             raise SystemExit(f"nstyle.stylize has no {k!r} parameter yet")
     watch.start()
     result = nstyle.stylize(image_path(spec["content"]), image_path(spec["style"]), size=spec["size"],
-                            device=spec["device"], callback=watch, **kwargs)
+                            device=spec["device"], init=spec["init"], callback=watch, **kwargs)
     _sync(device)
     total = time.perf_counter() - watch.t0 - watch.paused
     if watch.prev_g is not None and watch.reached is None:  # the last G is measured after the last step
@@ -564,15 +566,15 @@ def section_equal_loss(a, pairs, precisions) -> None:
             pass
     else:
         print("(nstyle.stylize has no `scales` yet: nstyle runs single-scale)\n")
-    print(f"reference: plain single-scale loop, {a.ref_steps} L-BFGS steps, fp32; nstyle: stylize(scales="
+    print(f"start: {a.init}; reference: plain single-scale loop, {a.ref_steps} L-BFGS steps, fp32; nstyle: stylize(scales="
           f"{a.scales!r}, steps={steps}, scale_steps={scale_steps}){plan}; J = nstyle's default objective at "
           f"{a.size} px; {'stop at the target' if a.early_stop else 'all steps run'}\n", flush=True)
     out_dir = Path(a.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, notes = [], []
-    base = {"device": a.device, "threads": a.threads, "size": a.size}
+    base = {"device": a.device, "threads": a.threads, "size": a.size, "init": a.init}
     for content, style in pairs:
-        stem = f"{Path(content).stem}-{Path(style).stem}-{a.size}"
+        stem = f"{Path(content).stem}-{Path(style).stem}-{a.size}-{a.init}"
         ref_png = out_dir / f"{stem}-reference.png"
         ref = run_worker(dict(base, kind="reference", content=content, style=style, steps=a.ref_steps,
                               save=str(ref_png)))
@@ -679,6 +681,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--scale-steps", type=int, default=None,
                    help="equal-loss: stylize's scale_steps (default: stylize's own default)")
     p.add_argument("--scales", default="auto", help="equal-loss: stylize's scales (default auto)")
+    p.add_argument("--init", choices=("content", "noise"), default="content",
+                   help="equal-loss: where both runs start (content: nstyle's default; noise: the seed's)")
     p.add_argument("--no-early-stop", dest="early_stop", action="store_false",
                    help="equal-loss: let nstyle run all its steps after reaching the target")
     p.add_argument("--out-dir", default="out/bench_speed", help="equal-loss pictures (default out/bench_speed)")

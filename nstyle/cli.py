@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scales", default=DEFAULT_SCALES,
         help="coarse-to-fine long sides: auto (128 px up by sqrt(2)), none (one scale) or e.g. 128,256,512",
     )
-    f.add_argument("--scale-steps", type=int, default=None, help="steps at each coarse scale (default: --steps)")
+    f.add_argument("--scale-steps", type=int, default=None, help="steps at each coarse scale (default: 50, or --steps if fewer)")
     f.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="network arithmetic: bf16 is about 2x faster on CPUs with AVX-512 BF16; Grams stay fp32")
     f.add_argument("--tile", default="auto",

@@ -54,6 +54,7 @@ def test_scale_plan_steps():
     assert scale_plan(256, "auto", 30, 10) == [(128, 10), (181, 10), (256, 30)]
     assert scale_plan(256, None, 30, 10) == [(256, 30)]
     assert scale_plan(256, "auto", 30) == [(128, 30), (181, 30), (256, 30)]
+    assert scale_plan(512, "auto", 200) == [(128, 50), (181, 50), (256, 50), (362, 50), (512, 200)]
 
 
 def test_scaled_shape_and_resize_in_1d_2d_3d():
