@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,11 @@ from .multiscale import ScaleSpec, parse_scales, resize
 from .nets import build_net
 from .objective import StyleObjective
 from .precision import check_precision
+from .colors import check_color_mode
+from .colors import finish as finish_colors
+from .colors import prepare as prepare_colors
+from .masks import composite, load_mask, parse_mask_styles, region_weights
+from .style_losses import DEFAULT_STYLE_LOSS, get_style_loss
 from .tiling import DEFAULT_TILE, Geometry, TiledObjective, available_bytes, needs_tiling, tiled_eval_bytes
 
 # The classic choice (Gatys et al. 2016): content from relu4_2 — deep enough that its
@@ -108,7 +113,7 @@ def check_weight(what: str, value: float) -> float:
 
 def stylize(
     content: ImageLike,
-    style: ImageLike,
+    style: ImageLike | Sequence[ImageLike],
     *,
     size: int | None = DEFAULT_SIZE,
     steps: int = DEFAULT_STEPS,
@@ -129,6 +134,12 @@ def stylize(
     scale_steps: int | None = None,
     precision: str = "fp32",
     tile: int | str | None = "auto",
+    style_blend: str | Sequence[float] | None = None,
+    style_scale: float = 1.0,
+    colors: str | None = None,
+    style_loss: str = DEFAULT_STYLE_LOSS,
+    mask: ImageLike | None = None,
+    mask_styles: str | Sequence[int | None] | None = None,
     callback: Callback | None = None,
 ) -> StylizeResult:
     """Re-render ``content`` in the style of ``style`` by minimising α·J_content + β·J_style.
@@ -146,6 +157,16 @@ def stylize(
     count). ``precision`` is ``fp32``, ``bf16`` or (CUDA) ``fp16`` for the network; Grams and
     losses stay float32. ``tile``: side of the tiles J is evaluated in (``nstyle.tiling``),
     ``"auto"`` to tile only where one evaluation would not fit in memory, None never.
+
+    Steering: ``style`` may be several images, blended by ``style_blend`` weights (the
+    target statistics are Σ_i w_i·stats(S_i)); ``style_scale`` sizes S's long side
+    relative to G's (2 = larger, coarser texture); ``colors`` keeps the content's colours
+    (``keep-luminance``: transfer on luminance, C's chrominance put back;
+    ``match-histogram``: S recoloured to C's colour mean and covariance first);
+    ``style_loss`` picks the statistics compared (``gram``: the seed's; ``mean-std``,
+    ``wasserstein``, ``sliced``: see ``nstyle.style_losses``); ``mask`` is a label image
+    whose regions (sorted by value) get the styles ``mask_styles`` names (1-based list
+    like ``"1,2,-"``, ``-`` = untouched; see ``nstyle.masks.parse_mask_styles``).
     """
     options = {k: v for k, v in locals().items() if k not in ("content", "style", "callback", "init")}
     options["init"] = init if isinstance(init, (str, Path)) else f"<{type(init).__name__}>"
@@ -164,12 +185,34 @@ def stylize(
     if max(c_sig.tensor.shape[-2:]) < 16:
         h, w = c_sig.tensor.shape[-2:]
         raise NStyleError(f"{c_sig.source}: image is too small ({w}x{h}; at least 16 pixels on the long side)")
-    c_full = c_sig.tensor.to(dev)
-    s_full = load_image(style, size=max(c_full.shape[-2:])).tensor.to(dev)
-    plan = scale_plan(max(c_full.shape[-2:]), scales, steps, scale_steps)
+    c_orig = c_sig.tensor.to(dev)
+    style_list = list(style) if isinstance(style, (list, tuple)) else [style]
+    if not style_list:
+        raise NStyleError("no style image given")
+    scale_k = _check_style_scale(style_scale)
+    long = max(c_orig.shape[-2:])
+    s_full = [_load_style(s, round(scale_k * long)).to(dev) for s in style_list]
+    blend = _style_blend(style_blend, len(style_list))
+    check_color_mode(colors)
+    get_style_loss(style_loss)
+    region_mask = load_mask(mask, tuple(c_orig.shape[-2:])) if mask is not None else None
+    assign = (
+        parse_mask_styles(mask_styles, region_mask.n_regions, len(style_list)) if region_mask is not None else None
+    )
+    if region_mask is None and mask_styles is not None:
+        raise NStyleError("mask styles given without a mask")
+    if region_mask is not None and style_blend is not None:
+        raise NStyleError("style blend and mask exclude each other: a mask gives each region one style")
+    # Colour control works on the inputs (and, for keep-luminance, on the result).
+    c_full, s_full = prepare_colors(colors, c_orig, s_full)
+    plan = scale_plan(long, scales, steps, scale_steps)
     model = build_net(net, weights=weights, pooling=pooling, device=dev)
     model.check_layers([content_layer, *layers])
     tile = _check_tile(tile, model, [content_layer, *layers])
+    simple = style_loss == "gram" and len(s_full) == 1 and region_mask is None
+    if not simple and tile not in (None, "auto"):
+        raise NStyleError("tiling works with the gram style loss, one style image and no mask")
+    tile = tile if simple else None
 
     # A noise start has no detail worth keeping: each scale starts from the upsampled G alone.
     detail = not (isinstance(init, str) and init == "noise")
@@ -178,11 +221,21 @@ def stylize(
     g: torch.Tensor | None = None
     offset = 0
     for index, (side, n_steps) in enumerate(plan):
-        c = resize_long_side(c_full, side) if side != max(c_full.shape[-2:]) else c_full
-        s = resize_long_side(s_full, side) if side != max(s_full.shape[-2:]) else s_full
-        g0 = _start(init, c, s, seed) if g is None else _upscale(g, _start(init, c, s, seed), detail)
+        c = resize_long_side(c_full, side) if side != long else c_full
+        s = [resize_long_side(x, max(16, round(scale_k * side))) if side != long else x for x in s_full]
+        g0 = _start(init, c, s[0], seed) if g is None else _upscale(g, _start(init, c, s[0], seed), detail)
         a = default_content_weight(c) if alpha is None else alpha
-        objective = _objective(model, c, s, content_layer, layers, a, beta, tv, precision, tile)
+        if simple:
+            objective = _objective(model, c, s[0], content_layer, layers, a, beta, tv, precision, tile)
+        else:
+            regions = None
+            if region_mask is not None:
+                w = region_weights(region_mask, tuple(c.shape[2:]), device=dev)
+                regions = [(w[r : r + 1], k) for r, k in enumerate(assign) if k is not None]
+            objective = StyleObjective(
+                model, c, s, content_layer, layers, a, beta, tv, precision=precision, style_blend=blend,
+                style_loss=style_loss, regions=regions,
+            )
         state = runs[-1].opt_state if runs else None
         if state is not None:  # Adam's moments, carried to the new grid (linear: keeps them >= 0)
             state = {k: resize(v, c.shape[2:], smooth=False) if v.dim() > 1 else v for k, v in state.items()}
@@ -199,6 +252,9 @@ def stylize(
     options["content_weight"] = default_content_weight(c_full) if alpha is None else alpha
     last = runs[-1]
     final = resize(last.g, c_full.shape[2:]) if last.g.shape != c_full.shape else last.g
+    final = finish_colors(colors, final.clamp(0, 1), c_orig)
+    if region_mask is not None:  # untouched regions keep the content's own pixels
+        final = composite(final, c_orig, region_mask, [k is None for k in assign])
     return StylizeResult(
         tensor=final.clamp(0, 1).cpu(),
         history=history,
@@ -207,6 +263,40 @@ def stylize(
         alpha=c_sig.alpha,
         options=options,
     )
+
+
+def _check_style_scale(value: float) -> float:
+    """The style image's long side relative to G's: (0, 4]."""
+    v = check_weight("style scale", value)
+    if not 0 < v <= 4:
+        raise NStyleError(f"style scale must be in (0, 4], got {value}")
+    return v
+
+
+def _load_style(src: ImageLike, side: int) -> torch.Tensor:
+    if side < 16:
+        raise NStyleError(f"style scale makes the style image {side} px; at least 16 px are needed")
+    return load_image(src, size=side).tensor
+
+
+def _style_blend(spec: str | Sequence[float] | None, count: int) -> list[float] | None:
+    """Blend weights, one per style image (None: equal weights)."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        try:
+            values = [float(v) for v in spec.split(",") if v.strip()]
+        except ValueError:
+            raise NStyleError(f"style blend {spec!r}: give one number per style image, e.g. 0.7,0.3") from None
+    else:
+        values = [float(v) for v in spec]
+    if len(values) != count:
+        raise NStyleError(f"style blend has {len(values)} weight(s) for {count} style image(s)")
+    for v in values:
+        check_weight("style blend weight", v)
+    if sum(values) <= 0:
+        raise NStyleError("style blend weights must not all be 0")
+    return values
 
 
 def _upscale(g: torch.Tensor, start: torch.Tensor, detail: bool) -> torch.Tensor:

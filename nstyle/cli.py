@@ -26,7 +26,12 @@ from .atomic import check_writable
 from .engine import DEFAULT_LR, INITS, OPTIMIZERS, StepInfo
 from .errors import NStyleError
 from .modalities.image import SAVE_FORMATS, load_image, save_image
+from .colors import COLOR_MODES
+from .config import add_config_option, config_path_for, parse_args_with_config, write_config
+from .film import FilmRecorder
+from .plots import plot_losses
 from .precision import PRECISIONS
+from .style_losses import DEFAULT_STYLE_LOSS, STYLE_LOSSES
 
 DESCRIPTION = """\
 Neural style transfer: re-render a CONTENT signal in the style of a STYLE signal by
@@ -87,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     img.add_argument("content", help="the image whose layout is kept")
-    img.add_argument("style", help="the image whose colours and textures are taken")
+    img.add_argument("style", nargs="+", help="the image(s) whose colours and textures are taken (several: see --style-blend, --mask)")
     img.add_argument("-o", "--output", required=True, help="result image (.png, .jpg, .tif, ...)")
     g = img.add_argument_group("result")
     g.add_argument("--size", type=int, default=DEFAULT_SIZE, help="long side of the result in pixels")
@@ -118,6 +123,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="layers whose Gram matrices define style, with their weights lambda",
     )
     w.add_argument("--tv-weight", type=float, default=0.0, help="total-variation smoothing weight")
+    st = img.add_argument_group("steering")
+    st.add_argument("--style-blend", default=None, metavar="W1,W2,...",
+                    help="weights of several style images (default: equal)")
+    st.add_argument("--style-scale", type=float, default=1.0,
+                    help="style image's long side relative to the result's (2: larger, coarser texture)")
+    st.add_argument("--colors", choices=COLOR_MODES, default=None,
+                    help="keep the content's colours: transfer on luminance only, or recolour the style to the content first")
+    st.add_argument("--style-loss", choices=tuple(STYLE_LOSSES), default=DEFAULT_STYLE_LOSS,
+                    help="statistics compared: Gram matrices (the seed's), mean/std, Gaussian 2-Wasserstein, sliced Wasserstein")
+    st.add_argument("--mask", default=None, help="label image: each region (grey value or colour) gets one style or none")
+    st.add_argument("--mask-styles", default=None, metavar="1,2,-",
+                    help="style number per mask region in ascending value order, '-' = untouched "
+                         "(default: region i gets style i; one style + black/white mask: white is styled)")
+    see = img.add_argument_group("seeing")
+    see.add_argument("--film", default=None, metavar="GIF", help="also write the optimisation as a film (.gif; .mp4 with imageio-ffmpeg)")
+    see.add_argument("--film-frames", type=int, default=60, help="frames in the film")
+    see.add_argument("--plot", default=None, metavar="PNG", help="also plot J, alpha*J_content and beta*J_style against steps")
     o = img.add_argument_group("optimiser and network")
     o.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
     o.add_argument("--lr", type=float, default=None, help=f"learning rate (default {DEFAULT_LR})")
@@ -129,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_signal_parsers(sub)
     _add_volume_parser(sub)
+    for command in sub.choices.values():
+        add_config_option(command)  # --config RUN.toml: a previous run's options as defaults
     return parser
 
 
@@ -311,13 +335,21 @@ def run_image(args: argparse.Namespace) -> int:
         raise NStyleError(f"{output}: unknown image extension; use one of {', '.join(SAVE_FORMATS)}")
     if args.save_every < 0:
         raise NStyleError(f"--save-every must be >= 0, got {args.save_every}")
+    if args.plot:
+        check_plot_path(args.plot)
+    if args.film_frames < 2:
+        raise NStyleError(f"--film-frames must be at least 2, got {args.film_frames}")
     plan = scale_plan(args.size, args.scales, args.steps, args.scale_steps)
-    progress = Progress(sum(n for _, n in plan), args.quiet)
+    total = sum(n for _, n in plan)
+    film = FilmRecorder(args.film, max_frames=args.film_frames, total_steps=total) if args.film else None
+    progress = Progress(total, args.quiet)
     alpha: list = []
     done: list[int] = []  # steps taken at the final scale
 
     def on_step(info: StepInfo, g: torch.Tensor) -> None:
         progress(info, g)
+        if film is not None:
+            film(info, g)
         if info.scale != len(plan) - 1:  # snapshots at the output's size only
             return
         done.append(info.step)
@@ -332,11 +364,28 @@ def run_image(args: argparse.Namespace) -> int:
             style_weight=args.style_weight, content_layer=args.content_layer, style_layers=args.style_layers,
             tv_weight=args.tv_weight, init=args.init, optimizer=args.optimizer, lr=args.lr, seed=args.seed,
             net=args.net, weights=args.weights, pooling=args.pooling, device=args.device, scales=args.scales,
-            scale_steps=args.scale_steps, precision=args.precision, tile=_tile(args.tile), callback=on_step,
+            scale_steps=args.scale_steps, precision=args.precision, tile=_tile(args.tile),
+            style_blend=args.style_blend, style_scale=args.style_scale, colors=args.colors,
+            style_loss=args.style_loss, mask=args.mask, mask_styles=args.mask_styles, callback=on_step,
         )
     finally:
         progress.close()
-    return finish(result, output)
+    status = finish(result, output)
+    if film is not None and result.history:
+        best = result.best
+        film.add(result.tensor, step=result.best_step, j=best.total if best else None, note="result")
+        print(f"wrote {film.write(result.history)}", file=sys.stderr)
+    if args.plot and result.history:
+        plot_losses(result.history, args.plot, beta=result.options["style_weight"], tv_weight=args.tv_weight)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return status
+
+
+def check_plot_path(path: str) -> Path:
+    plot = check_writable(path)
+    if plot.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise NStyleError(f"{plot}: plots are written as .png, .pdf or .svg")
+    return plot
 
 
 def _tile(text: str) -> int | str | None:
@@ -354,9 +403,7 @@ def _check_outputs(args: argparse.Namespace, extensions: tuple[str, ...]) -> Pat
     if output.suffix.lower() not in extensions:
         raise NStyleError(f"{output}: unknown extension; use one of {', '.join(extensions)}")
     if args.plot:
-        plot = check_writable(args.plot)
-        if plot.suffix.lower() not in (".png", ".pdf", ".svg"):
-            raise NStyleError(f"{plot}: plots are written as .png, .pdf or .svg")
+        check_plot_path(args.plot)
     return output
 
 
@@ -403,10 +450,14 @@ def run_signal(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = parse_args_with_config(build_parser(), sys.argv[1:] if argv is None else argv)
         commands = {"image": run_image, "audio": run_signal, "series": run_signal, "volume": run_volume}
-        return commands[args.command](args)
+        status = commands[args.command](args)
+        # Every option of the run, next to its output: `nstyle --config OUT.toml` repeats it.
+        settings = write_config(config_path_for(args.output), vars(args), args.command)
+        print(f"wrote {settings}", file=sys.stderr)
+        return status
     except NStyleError as e:
         print(f"nstyle: error: {e}", file=sys.stderr)
         return 2

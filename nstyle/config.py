@@ -252,8 +252,9 @@ def parse_args_with_config(parser: argparse.ArgumentParser, argv: Sequence[str])
     for action in sub._actions:
         if action.dest in values and action.required:
             action.required = False
-            if not action.option_strings and action.nargs is None:
-                action.nargs = "?"  # a positional the file fills in may now be left out
+            if not action.option_strings and action.nargs in (None, "+"):
+                # a positional the file fills in may now be left out
+                action.nargs = "?" if action.nargs is None else "*"
     sub.set_defaults(**values)
     return parser.parse_args(argv)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from .precision import autocast, check_precision
 
@@ -128,8 +129,19 @@ class StyleObjective:
         beta: float,
         tv_weight: float = 0.0,
         precision: str = "fp32",
+        *,
+        style_blend: Sequence[float] | None = None,
+        style_loss: str = "gram",
+        regions: Sequence[tuple[torch.Tensor, int]] | None = None,
     ) -> None:
+        from .style_losses import get_style_loss  # style_losses builds on this module's functions
+
         self.net = net
+        styles = [style] if isinstance(style, torch.Tensor) else list(style)
+        if not styles:
+            raise ValueError("at least one style signal is needed")
+        style = styles[0]
+        self.style_loss = get_style_loss(style_loss)
         ref = content if content is not None else style
         self.device = ref.device
         self.precision = check_precision(precision, self.device)
@@ -146,14 +158,59 @@ class StyleObjective:
         if self.sampled:
             net.use_all_slices()  # type: ignore[attr-defined]
         # Targets in the same precision as G's features, so that G = C gives J_content = 0.
+        # Style targets: the statistics of S (or the blend of several S's statistics, e.g.
+        # Σ_i w_i Ĝ(S_i) for Gram matrices); with ``regions``, one target per region from the
+        # style image that region is given.
+        self.regions = list(regions) if regions is not None else None
+        self._region_cache: dict[tuple[int, tuple[int, ...]], torch.Tensor] = {}
         with torch.no_grad():
-            acts_s = self.features(style, list(self.style_weights))
-            self.style_targets = {n: scaled_gram(a).detach() for n, a in acts_s.items()}
+            acts = [self.features(s, list(self.style_weights)) for s in styles]
+            if self.regions is None:
+                self.style_targets = {
+                    n: self._target([a[n] for a in acts], style_blend) for n in self.style_weights
+                }
+            else:
+                self.region_targets = [
+                    {n: self._target([acts[k][n]], None) for n in self.style_weights} for _, k in self.regions
+                ]
+                self.region_shares = [float(w.float().mean()) for w, _ in self.regions]
             self.content_targets = (
                 {n: a.detach() for n, a in self.features(content, self.content_layers).items()}
                 if content is not None
                 else {}
             )
+
+    def _target(self, acts: list[torch.Tensor], blend: Sequence[float] | None) -> dict[str, torch.Tensor]:
+        from .style_losses import target_stats
+
+        return target_stats(self.style_loss, acts, blend)
+
+    def _region_weights(self, index: int, spatial: tuple[int, ...]) -> torch.Tensor:
+        """Region ``index``'s share of each position of a layer grid of size ``spatial``
+        (the area average of its full-resolution weights), cached per grid."""
+        key = (index, spatial)
+        if key not in self._region_cache:
+            w = self.regions[index][0].float()  # type: ignore[index]
+            pool = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}[len(spatial)]
+            self._region_cache[key] = pool(w, spatial)
+        return self._region_cache[key]
+
+    def style_term(self, acts: Activations) -> torch.Tensor:
+        """J_style = Σ_l λ_l · d(target_l, stats(a_l(G))), d the selected style loss (Gram: the
+        seed's cost). With regions: Σ_r share_r Σ_l λ_l · d(target_r,l, stats_r(a_l(G))), the
+        statistics of G taken over region r only and share_r its fraction of the image."""
+        loss = self.style_loss
+        if self.regions is None:
+            total = torch.zeros((), device=self.device)
+            for name, lam in self.style_weights.items():
+                total = total + lam * loss.distance(self.style_targets[name], loss.stats(acts[name]))
+            return total
+        total = torch.zeros((), device=self.device)
+        for r, (targets, share) in enumerate(zip(self.region_targets, self.region_shares)):
+            for name, lam in self.style_weights.items():
+                w = self._region_weights(r, tuple(acts[name].shape[2:]))
+                total = total + share * lam * loss.distance(targets[name], loss.stats(acts[name], w))
+        return total
 
     def features(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         """The net's activations of ``layers`` for ``x``, computed in this objective's precision."""
@@ -169,7 +226,7 @@ class StyleObjective:
             if self.sampled:
                 target = self.net.select(name, target)  # type: ignore[attr-defined]
             j_c = j_c + content_cost(target, acts[name])
-        j_s = style_cost(self.style_targets, acts, self.style_weights)
+        j_s = self.style_term(acts)
         tv = total_variation(g) if self.tv_weight else torch.zeros((), device=g.device)
         total = total_cost(j_c, j_s, self.alpha, self.beta) + self.tv_weight * tv
         return Terms(total, j_c, j_s, tv)

@@ -228,8 +228,8 @@ def test_tiny_run_writes_result_and_snapshots(tmp_path, capsys, content, style):
     assert f"wrote {out}" in err
     assert "error" not in err
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["out.png", "out.step0001.png", "out.step0002.png", "out.step0003.png"]
-    for name in names:
+    assert names == ["out.png", "out.step0001.png", "out.step0002.png", "out.step0003.png", "out.toml"]
+    for name in names[:-1]:  # out.toml: the run's settings
         with Image.open(tmp_path / name) as im:
             assert max(im.size) == 32 and im.mode == "RGB"
     with Image.open(out) as im:

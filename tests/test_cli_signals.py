@@ -308,7 +308,7 @@ def test_audio_tiny_run_writes_wav_and_spectrogram_plot(mode, tmp_path, capsys, 
         capsys,
     )
     _assert_success(rc, stdout, err, out, plot)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav", "spec.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.toml", "out.wav", "spec.png"]
     info = sf.info(out)
     assert (info.format, info.samplerate, info.channels) == ("WAV", 8000, 1)
     assert info.subtype == sf.info(speech).subtype  # the content's PCM_16

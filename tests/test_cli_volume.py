@@ -224,7 +224,7 @@ def test_nifti_run_keeps_shape_affine_dtype_and_writes_preview(tmp_path, capsys)
     out.write_bytes(OLD_BYTES)  # a successful run does replace it
     rc, stdout, err = run(["volume", ANAT, EX4D, "-o", out, *TINY, "--preview", png], capsys)
     _assert_success(rc, stdout, err, out, png)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.nii.gz", "preview.png"]  # no temporary files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.nii.gz", "out.toml", "preview.png"]  # no temporary files
 
     src, got = nib.load(ANAT), nib.load(out)
     assert got.shape == src.shape == (33, 41, 25)
@@ -254,7 +254,7 @@ def test_each_net_runs_on_anatomical(net, tmp_path, capsys, style_crop):
     g = got.get_fdata()
     assert np.isfinite(g).all() and g.std() > 0
     assert not np.array_equal(g, src.get_fdata())
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.nii"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.nii", "out.toml"]
 
 
 def test_mask_keeps_the_content_outside_the_box(tmp_path, capsys, box_mask):
@@ -367,7 +367,7 @@ def test_ct_series_with_window_to_a_folder_of_slices(tmp_path, capsys):
     assert all(ds.pixel_array.shape == (128, 128) for ds in slices)
     hu = np.stack([ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept) for ds in slices])
     assert hu.min() >= -1000 and hu.max() <= 1000  # the window's range
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["series", "styled"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["series", "styled", "styled.toml"]
 
 
 def test_help_lists_the_volume_options(capsys, monkeypatch):
