@@ -209,6 +209,7 @@ def stylize(
     model = build_net(net, weights=weights, pooling=pooling, device=dev)
     model.check_layers([content_layer, *layers])
     tile = _check_tile(tile, model, [content_layer, *layers])
+    _check_scales_fit(plan, c_full, s_full, scale_k, Geometry(model, [content_layer, *layers]))
     simple = style_loss == "gram" and len(s_full) == 1 and region_mask is None
     if not simple and tile not in (None, "auto"):
         raise NStyleError("tiling works with the gram style loss, one style image and no mask")
@@ -263,6 +264,18 @@ def stylize(
         alpha=c_sig.alpha,
         options=options,
     )
+
+
+def _check_scales_fit(plan, c: torch.Tensor, styles: list[torch.Tensor], scale_k: float, geometry: Geometry) -> None:
+    """Every scale's C and S must keep at least one position at the deepest layer used."""
+    for side, _ in plan:
+        for what, x, k in [("content", c, 1.0)] + [("style", s, scale_k) for s in styles]:
+            short = min(x.shape[2:]) * max(16, round(k * side)) / max(x.shape[2:])
+            if short < geometry.stride:
+                raise NStyleError(
+                    f"the {what} image is too small at the {side} px scale ({short:.0f} px on its short side; "
+                    f"{geometry.deepest} needs at least {geometry.stride}): raise --size or the first of --scales"
+                )
 
 
 def _check_style_scale(value: float) -> float:
