@@ -48,7 +48,7 @@ def test_blend_weights_move_the_result_between_the_two_styles(paths):
     for w in ("1,0", "0.5,0.5", "0,1"):
         g = nstyle.stylize(c, [s1, s2], style_blend=w, **KW).tensor
         ratio[w] = gram_distance(g, img(s1)) / gram_distance(g, img(s2))
-    # more weight on S1: closer to S1 relative to S2 (measured 0.29 / 0.69 / 2.3)
+    # more weight on S1: closer to S1 relative to S2 (measured 0.031 / 0.47 / 2.9)
     assert ratio["1,0"] < ratio["0.5,0.5"] < ratio["0,1"]
 
 
