@@ -44,6 +44,8 @@ examples:
   nstyle image photo.jpg painting.jpg -o out.png
   nstyle audio speech.wav texture.wav -o out.wav --plot spectrograms.png
   nstyle series ecg.dcm other_ecg.dcm -o out.dcm --plot traces.png
+  nstyle explain photo.jpg -o layers.png
+  nstyle --config out.toml -o again.png      (repeat a run from its settings file)
 """
 
 
@@ -151,9 +153,49 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_signal_parsers(sub)
     _add_volume_parser(sub)
+    _add_explain_parser(sub)
     for command in sub.choices.values():
         add_config_option(command)  # --config RUN.toml: a previous run's options as defaults
     return parser
+
+
+def _add_explain_parser(sub) -> None:
+    from . import explain as ex
+
+    p = sub.add_parser(
+        "explain", help="what each layer of the network sees of one image (Gatys et al. 2016, Figure 1)",
+        description="Reconstruct IMAGE from noise through single content layers and growing sets of style "
+                    "layers, and map each layer's most active channels, in one figure.",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("image", help="a 2D image")
+    p.add_argument("-o", "--output", required=True, help="the figure (.png, .pdf, .svg)")
+    p.add_argument("--size", type=int, default=ex.DEFAULT_SIZE, help="long side of the reconstructions")
+    p.add_argument("--steps", type=int, default=ex.DEFAULT_STEPS, help="L-BFGS steps per reconstruction")
+    p.add_argument("--channels", type=int, default=ex.DEFAULT_CHANNELS, help="activation maps per layer")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise every reconstruction starts from")
+    p.add_argument("--net", choices=("vgg16", "vgg19"), default="vgg16")
+    p.add_argument("--pooling", choices=("max", "avg"), default=ex.DEFAULT_POOLING)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .explain import CONTENT_LAYERS, STYLE_LAYERS, explain
+
+    bar = tqdm(total=args.steps * (len(CONTENT_LAYERS) + len(STYLE_LAYERS)), unit="step", disable=args.quiet)
+    try:
+        result = explain(
+            args.image, args.output, size=args.size, steps=args.steps, net=args.net, pooling=args.pooling,
+            channels=args.channels, seed=args.seed, device=args.device,
+            callback=lambda panel, step: (bar.set_description(panel), bar.update(1)),
+        )
+    finally:
+        bar.close()
+    print(f"wrote {result.path}", file=sys.stderr)
+    return 130 if result.interrupted else 0
 
 
 def _add_volume_parser(sub) -> None:
@@ -452,7 +494,10 @@ def run_signal(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args_with_config(build_parser(), sys.argv[1:] if argv is None else argv)
-        commands = {"image": run_image, "audio": run_signal, "series": run_signal, "volume": run_volume}
+        commands = {
+            "image": run_image, "audio": run_signal, "series": run_signal, "volume": run_volume,
+            "explain": run_explain,
+        }
         status = commands[args.command](args)
         # Every option of the run, next to its output: `nstyle --config OUT.toml` repeats it.
         settings = write_config(config_path_for(args.output), vars(args), args.command)
