@@ -11,6 +11,9 @@ from typing import Any
 import torch
 from PIL import Image
 
+from .colors import check_color_mode
+from .colors import finish as finish_colors
+from .colors import prepare as prepare_colors
 from .engine import (
     INITS,
     BestStep,
@@ -21,17 +24,28 @@ from .engine import (
     optimize,
 )
 from .errors import NStyleError
-from .modalities.image import ImageLike, load_image, resize_long_side, resize_to, save_image, to_pil
+from .masks import composite, load_mask, parse_mask_styles, region_weights
+from .modalities.image import (
+    ImageLike,
+    load_image,
+    resize_long_side,
+    resize_to,
+    save_image,
+    to_pil,
+)
 from .multiscale import ScaleSpec, parse_scales, resize
 from .nets import build_net
 from .objective import StyleObjective
 from .precision import check_precision
-from .colors import check_color_mode
-from .colors import finish as finish_colors
-from .colors import prepare as prepare_colors
-from .masks import composite, load_mask, parse_mask_styles, region_weights
 from .style_losses import DEFAULT_STYLE_LOSS, get_style_loss
-from .tiling import DEFAULT_TILE, Geometry, TiledObjective, available_bytes, needs_tiling, tiled_eval_bytes
+from .tiling import (
+    DEFAULT_TILE,
+    Geometry,
+    TiledObjective,
+    available_bytes,
+    needs_tiling,
+    tiled_eval_bytes,
+)
 
 # The classic choice (Gatys et al. 2016): content from relu4_2 — deep enough that its
 # activations keep the layout but not the exact pixels — and style from the first ReLU

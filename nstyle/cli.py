@@ -23,12 +23,17 @@ from .api import (
     stylize,
 )
 from .atomic import check_writable
+from .colors import COLOR_MODES
+from .config import (
+    add_config_option,
+    config_path_for,
+    parse_args_with_config,
+    write_config,
+)
 from .engine import DEFAULT_LR, INITS, OPTIMIZERS, StepInfo
 from .errors import NStyleError
-from .modalities.image import SAVE_FORMATS, load_image, save_image
-from .colors import COLOR_MODES
-from .config import add_config_option, config_path_for, parse_args_with_config, write_config
 from .film import FilmRecorder
+from .modalities.image import SAVE_FORMATS, load_image, save_image
 from .plots import plot_losses
 from .precision import PRECISIONS
 from .style_losses import DEFAULT_STYLE_LOSS, STYLE_LOSSES

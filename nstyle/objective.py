@@ -134,7 +134,9 @@ class StyleObjective:
         style_loss: str = "gram",
         regions: Sequence[tuple[torch.Tensor, int]] | None = None,
     ) -> None:
-        from .style_losses import get_style_loss  # style_losses builds on this module's functions
+        from .style_losses import (
+            get_style_loss,  # style_losses builds on this module's functions
+        )
 
         self.net = net
         styles = [style] if isinstance(style, torch.Tensor) else list(style)
