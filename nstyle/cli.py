@@ -173,9 +173,11 @@ def _add_explain_parser(sub) -> None:
                     "layers, and map each layer's most active channels, in one figure.",
         formatter_class=HelpFormatter,
     )
-    p.add_argument("image", help="a 2D image")
+    p.add_argument("image", help="an image (or a sound, series or volume)")
     p.add_argument("-o", "--output", required=True, help="the figure (.png, .pdf, .svg)")
-    p.add_argument("--size", type=int, default=ex.DEFAULT_SIZE, help="long side of the reconstructions")
+    p.add_argument("--size", type=int, default=None,
+                   help="long side of the reconstructions (default: "
+                        + ", ".join(f"{k} {v}" for k, v in ex.DEFAULT_SIZES.items()) + ")")
     p.add_argument("--steps", type=int, default=ex.DEFAULT_STEPS, help="L-BFGS steps per reconstruction")
     p.add_argument("--channels", type=int, default=ex.DEFAULT_CHANNELS, help="activation maps per layer")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise every reconstruction starts from")
@@ -188,9 +190,9 @@ def _add_explain_parser(sub) -> None:
 def run_explain(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .explain import CONTENT_LAYERS, STYLE_LAYERS, explain
+    from .explain import explain
 
-    bar = tqdm(total=args.steps * (len(CONTENT_LAYERS) + len(STYLE_LAYERS)), unit="step", disable=args.quiet)
+    bar = tqdm(unit="step", disable=args.quiet)  # the panel count depends on the kind of input
     try:
         result = explain(
             args.image, args.output, size=args.size, steps=args.steps, net=args.net, pooling=args.pooling,
