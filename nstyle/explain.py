@@ -1,18 +1,25 @@
-"""`nstyle explain`: what each layer of the network keeps of one image (Gatys et al. 2016, Fig. 1).
+"""`nstyle explain`: what each layer of the network keeps of one signal (Gatys et al. 2016, Fig. 1).
 
-Three kinds of panel, all of the same image C:
+Three kinds of panel, all of the same signal C:
 
-* content reconstructions: from uniform noise, minimise ½‖a_l(C) − a_l(G)‖² for one layer
-  l alone (conv1_2 … conv5_2). Shallow layers give the pixels back almost exactly; deep
+* content reconstructions: from noise, minimise ½‖a_l(C) − a_l(G)‖² for one layer l alone
+  (images: conv1_2 … conv5_2). Shallow layers give the pixels back almost exactly; deep
   ones keep the layout and lose the pixels.
 * style reconstructions: from the same noise, minimise Σ_l λ_l ‖Ĝ_l(C) − Ĝ_l(G)‖²_F
   (Ĝ = G/(2·M·n_C), ``objective.scaled_gram``) over relu1_1, then relu1_1 + relu2_1, …
   up to relu5_1: textures of C whose patches grow with each layer added.
 * activation maps: for each style layer, the ``channels`` channels of a_l(C) with the
-  largest mean activation, as heat maps.
+  largest mean activation.
 
-Every reconstruction is an ordinary ``engine.optimize`` run (L-BFGS) of a
-``StyleObjective``: content C and β = 0 for a content panel, no content for a style one.
+Every reconstruction is an ordinary ``engine.optimize`` run of a ``StyleObjective``:
+content C and β = 0 for a content panel, no content for a style one.
+
+The same works for the other kinds of signal, with the networks their products use:
+volumes (``.nii``, ``.nii.gz``, 3D ``.npy``, DICOM slices) through the ``inflated`` VGG16
+at a small size, mid-slices drawn; sounds (``.wav``, ``.flac``, ``.ogg``) and series
+(``.csv``, ``.tsv``, ``.txt``, 1D/2D ``.npy``, ECG ``.dcm``) through untrained single-layer
+branches (``nets.random``), which have no depth: content from each branch alone, style
+from the branches cumulatively, spectrograms (sound) or traces (series) drawn.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -31,26 +39,45 @@ from .engine import initial_signal, optimize
 from .errors import NStyleError
 from .modalities.image import ImageLike, load_image
 from .nets import build_net
-from .objective import StyleObjective, layer_style_cost_from_grams, scaled_gram
+from .objective import (
+    FeatureNet,
+    StyleObjective,
+    layer_style_cost_from_grams,
+    scaled_gram,
+)
 from .plots import PLOT_EXTENSIONS, _save
 
+KINDS = ("image", "volume", "audio", "series")
 CONTENT_LAYERS = tuple(f"conv{b}_2" for b in range(1, 6))
 STYLE_LAYERS = tuple(f"relu{b}_1" for b in range(1, 6))
+# Volumes: blocks 1-3, as nstyle.volumes uses (at 32 voxels a side, conv3_2's grid is 8³).
+VOLUME_CONTENT_LAYERS = tuple(f"conv{b}_2" for b in range(1, 4))
+VOLUME_STYLE_LAYERS = tuple(f"relu{b}_1" for b in range(1, 4))
 # Measured on the astronaut, one torch thread on a 2-core machine shared with other jobs:
-# the 10 panels take 3.0 min at 128 px with 200 steps each (4.5 min with 300). From 200 to
+# the 10 panels take 3.2 min at 128 px with 200 steps each (4.5 min with 300). From 200 to
 # 300 steps the errors still fall (conv1_2 0.0033 -> 0.0020, relu1_1…relu5_1 0.092 ->
 # 0.073) but the pictures hardly change. 128 px is the smallest size at which conv5_2
 # still has an 8 x 8 grid; each doubling of the size costs 4x the time.
-DEFAULT_SIZE = 128
 DEFAULT_STEPS = 200
 DEFAULT_CHANNELS = 4
+# The long side in pixels / voxels, or the samples kept from the start of a 1D signal.
+# Volumes: nibabel's anatomical.nii at 32 voxels (26 x 32 x 20) took 2.0 min for its 6
+# panels of 200 steps, to errors of 0.003-0.014 (conv3_2's grid is then 7 x 8 x 5). Sound:
+# with stylize_audio's branches (4096 + 1024 filters) a step costs about 0.3 s per second
+# of sound (alsa-utils' Front_Center.wav, 1.43 s: 4 panels of 200 steps in 5.1 min, to
+# errors of 0.05-0.12), so 1 s is kept. Series: 4096 samples, four heartbeats of a
+# 1000 Hz ECG.
+AUDIO_RATE = 22050
+DEFAULT_SIZES = {"image": 128, "volume": 32, "audio": AUDIO_RATE, "series": 4096}
+# stylize_audio's STFT.
+N_FFT, HOP = 1024, 256
+# The random nets are those stylize_audio / stylize_series build by default (net_seed 0).
+NET_SEED = 0
 # Average pooling, as in the paper's figures ("improves the gradient flow"). Measured at
 # 128 px and 200 steps: with it conv4_2's reconstruction shows the face and the helmet,
 # with max pooling (stylize's default) hardly any layout, though both match conv4_2 to a
 # relative error of 4-7%.
 DEFAULT_POOLING = "avg"
-# Four 2x2 poolings lie before block 5: a side under 16 px leaves conv5_x without a grid.
-MIN_SIDE = 16
 # How each panel descends. engine.optimize's L-BFGS has no line search: its first step
 # has an L1 norm of at most 1 (about 1e-4 per value of G here), and the curvature it
 # measures along that tiny step sets the length of the next one. From noise, where the
@@ -64,14 +91,20 @@ WARMUP_STEPS = 10
 # J's scale still matters to L-BFGS: it updates its curvature memory only when y·s > 1e-10
 # (an absolute test), and where that fails it steps along −∂J/∂G with length 1. Each
 # panel's J is therefore multiplied by the k that makes the root mean square of ∂J/∂G at
-# the noise start this value: such a fallback step then moves G by about 1% of its range.
-# (In raw units, J ≈ 1e8 at the start, one such step sent G to J = 1e32.)
+# the noise start this value: such a fallback step moves G by about 1% of its range. (In
+# raw units, J ≈ 1e8 at the start, step 2 sent G to J = 1e32: astronaut, 128 px, max
+# pooling, relu1_1…relu5_1.)
 GRADIENT_RMS = 1e-2
-# Layout: the RMSE of 16-cell block averages (along the long side) of G and C, which
+# Layout: the RMSE of block averages of G and C, 16 blocks along the long side, which
 # ignores the pixel-scale noise a deep layer does not see.
 LAYOUT_CELLS = 16
-# 1D and 3D inputs, recognised by extension so that they get a clear message.
-OTHER_EXTENSIONS = (".wav", ".flac", ".ogg", ".csv", ".tsv", ".txt", ".npy", ".dcm", ".dicom", ".nii", ".nii.gz")
+# Series traces drawn: at most this many samples (the first lead).
+TRACE_SAMPLES = 4096
+
+AUDIO_EXTS = (".wav", ".flac", ".ogg")
+SERIES_EXTS = (".csv", ".tsv", ".txt")
+VOLUME_EXTS = (".nii", ".nii.gz")
+DICOM_EXTS = (".dcm", ".dicom")
 
 ProgressCallback = Callable[[str, int], None]
 
@@ -83,13 +116,13 @@ class Panel:
     name: str  # the panel's label: "conv3_2" (content), "relu1_1" then "+relu2_1" … (style)
     kind: str  # "content" or "style"
     layers: tuple[str, ...]  # the layers whose features (content) or Grams (style) were matched
-    image: torch.Tensor  # (1, 3, H, W) the best G found, clamped to [0, 1] (what is drawn)
-    signal: torch.Tensor  # the same G unclamped (what loss and error were measured on)
+    signal: torch.Tensor  # the best G found, clamped to the signal's range if it has one (drawn)
+    raw: torch.Tensor  # the same G unclamped (what loss and error were measured on)
     loss_start: float  # J at the noise start
     loss: float  # J of the returned G
     error_start: float  # ``error`` of the noise start
     error: float  # content: ‖a_l(G) − a_l(C)‖/‖a_l(C)‖; style: RMS over l of ‖Ĝ_l(G) − Ĝ_l(C)‖/‖Ĝ_l(C)‖
-    pixel_rmse: float  # √(mean (G − C)²) over pixels and colours, G clamped to [0, 1]
+    rmse: float  # √(mean (G − C)²) per pixel and colour / voxel / sample (sound: per log-spectrogram bin)
     layout_rmse: float  # the same for block averages of G and C (``layout_rmse``)
     steps: int  # steps taken (fewer than asked if interrupted)
 
@@ -101,14 +134,17 @@ class ActivationMaps:
     layer: str
     channels: list[int]  # channel indices, most active first
     means: list[float]  # their mean activation over all positions
-    maps: torch.Tensor  # (len(channels), h, w) the activations themselves
+    maps: torch.Tensor  # (len(channels), *spatial) the activations themselves
 
 
 @dataclass
 class ExplainResult:
     """The figure's contents and where it was written (None if not drawn)."""
 
-    image: torch.Tensor  # (1, 3, H, W) the input C at the size used
+    kind: str  # "image", "volume", "audio" or "series"
+    source: str
+    signal: torch.Tensor  # C as explained: (1, 3, H, W) image, (1, 1, D, H, W) volume,
+    # (1, 1, T) sound (mono, 22.05 kHz), (1, leads, T) series (each lead standardised)
     content: list[Panel]
     style: list[Panel]
     activations: list[ActivationMaps]
@@ -119,6 +155,22 @@ class ExplainResult:
     @property
     def panels(self) -> list[Panel]:
         return [*self.content, *self.style]
+
+
+@dataclass
+class Subject:
+    """C, the network that measures it, its default layers, and how its panels are shown."""
+
+    kind: str
+    source: str
+    signal: torch.Tensor
+    net: FeatureNet
+    content_layers: tuple[str, ...]
+    style_layers: tuple[str, ...]
+    start: torch.Tensor  # the noise every panel starts from
+    limits: tuple[float, float] | None  # the signal's range (G is clamped to it when shown)
+    view: Callable[[torch.Tensor], torch.Tensor] | None = None  # what is compared and drawn (sound: spectrogram)
+    net_name: str = ""
 
 
 def relative_feature_error(a_c: torch.Tensor, a_g: torch.Tensor) -> float:
@@ -135,8 +187,9 @@ def relative_gram_error(a_c: torch.Tensor, a_g: torch.Tensor) -> float:
 
 
 def layout_rmse(g: torch.Tensor, c: torch.Tensor, cells: int = LAYOUT_CELLS) -> float:
-    """√(mean (B(G) − B(C))²), B the average over square blocks of side ⌈long side / cells⌉:
-    how far G is from C in layout (where light, dark and colour are), not in pixels."""
+    """√(mean (B(G) − B(C))²), B the average over blocks of side ⌈long side / cells⌉ along
+    every spatial axis: how far G is from C in layout (where light, dark and colour are),
+    not in pixels."""
     side = max(1, math.ceil(max(c.shape[2:]) / cells))
     grid = tuple(max(1, round(n / side)) for n in c.shape[2:])
     pool = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}[c.dim() - 2]
@@ -151,59 +204,98 @@ def most_active(a: torch.Tensor, k: int) -> tuple[list[int], list[float]]:
     return [int(i) for i in order], [float(means[i]) for i in order]
 
 
+def input_kind(source: ImageLike) -> str:
+    """``image``, ``volume``, ``audio`` or ``series``, from a path's extension (and for
+    ``.npy`` the number of axes, for DICOM whether it holds a waveform); not a path: image."""
+    if not isinstance(source, (str, Path)):
+        return "image"
+    path = Path(source)
+    name = path.name.lower()
+    if path.is_dir():
+        return "volume"  # a folder of DICOM slices
+    if name.endswith(AUDIO_EXTS):
+        return "audio"
+    if name.endswith(SERIES_EXTS):
+        return "series"
+    if name.endswith(VOLUME_EXTS):
+        return "volume"
+    if name.endswith(".npy") and path.is_file():
+        try:
+            ndim = np.load(path, mmap_mode="r", allow_pickle=False).ndim
+        except (OSError, ValueError, EOFError):
+            return "series"  # its loader says what is wrong with it
+        return "volume" if ndim == 3 else "series"
+    if name.endswith(DICOM_EXTS) and path.is_file():
+        from .modalities.dicom import read_dataset
+
+        return "series" if "WaveformSequence" in read_dataset(path) else "volume"
+    return "image"
+
+
 def explain(
-    image: ImageLike,
+    source: ImageLike,
     output: str | Path | None,
     *,
-    size: int = DEFAULT_SIZE,
+    size: int | None = None,
     steps: int = DEFAULT_STEPS,
     net: str = "vgg16",
     pooling: str = DEFAULT_POOLING,
-    content_layers: Sequence[str] = CONTENT_LAYERS,
-    style_layers: Sequence[str] = STYLE_LAYERS,
+    content_layers: Sequence[str] | None = None,
+    style_layers: Sequence[str] | None = None,
     channels: int = DEFAULT_CHANNELS,
     seed: int = 0,
+    kind: str | None = None,
     device: str = "cpu",
     callback: ProgressCallback | None = None,
 ) -> ExplainResult:
-    """Reconstruct ``image`` from each content layer and from each growing set of style
-    layers, map its most active channels, and draw it all into ``output``.
+    """Reconstruct ``source`` from each content layer and from each growing set of style
+    layers, find its most active channels, and draw it all into ``output``.
 
-    ``image``: a path, PIL image, array or tensor, as ``load_image`` takes; resized to
-    ``size`` pixels on the long side. ``output``: a .png, .pdf or .svg path (checked
-    before any work), or None to draw nothing. Each panel is ``steps`` L-BFGS steps from
-    the same uniform noise (``seed``); ``callback(panel_name, step)`` is called after each
-    (step = 1 … ``steps``), for ``len(content_layers) + len(style_layers)`` panels in that
-    order: content layer names, then ``style_layers[0]``, ``+style_layers[1]``, …
-    Ctrl-C ends the panel being optimised (its best G so far kept), skips the rest and
-    still draws the figure; ``result.interrupted`` is then True.
+    ``source``: an image (path, PIL image, array or tensor, as ``load_image`` takes), or
+    the path of a volume, sound or series; ``kind`` forces how a path is read (default
+    ``input_kind``). ``size``: the long side in pixels (default 128) or voxels (32), or
+    the samples kept from the start of a sound (22050, 1 s at 22.05 kHz, mono) or series
+    (4096; each lead standardised). ``net``/``pooling``: the image network (volumes use
+    VGG16 inflated to 3D with ``pooling``; 1D signals the random branches of
+    stylize_audio / stylize_series). ``content_layers``/``style_layers``: None for the
+    kind's defaults (images conv1_2…conv5_2 / relu1_1…relu5_1, volumes blocks 1-3, 1D
+    every branch). ``output``: a .png, .pdf or .svg path (checked before any work), or
+    None to draw nothing.
+
+    Each panel is ``steps`` steps from the same noise (``seed``); ``callback(panel_name,
+    step)`` is called after each (step = 1 … ``steps``), for ``len(content_layers) +
+    len(style_layers)`` panels in that order: content layer names, then
+    ``style_layers[0]``, ``+style_layers[1]``, … Ctrl-C ends the panel being optimised
+    (its best G so far kept), skips the rest and still draws the figure;
+    ``result.interrupted`` is then True.
     """
     path = _check_output(output)
-    if isinstance(image, (str, Path)) and Path(image).name.lower().endswith(OTHER_EXTENSIONS):
-        raise NStyleError(f"{image}: explain: 1D/3D inputs are not supported yet (give a 2D image)")
+    kind = kind or input_kind(source)
+    if kind not in KINDS:
+        raise NStyleError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
     if steps < 0:
         raise NStyleError(f"steps must be >= 0, got {steps}")
     if channels < 0:
         raise NStyleError(f"channels must be >= 0, got {channels}")
+    size = DEFAULT_SIZES[kind] if size is None else int(size)
+    if size < 1:
+        raise NStyleError(f"size must be >= 1, got {size}")
+    dev = _device(device)
+    subject = _LOADERS[kind](source, size, net, pooling, seed, dev)
+    c, model = subject.signal, subject.net
+    content_layers = subject.content_layers if content_layers is None else tuple(content_layers)
+    style_layers = subject.style_layers if style_layers is None else tuple(style_layers)
     if not content_layers and not style_layers:
         raise NStyleError("explain: no content or style layers given")
-    dev = _device(device)
-    sig = load_image(image, size=size)
-    c = sig.tensor.to(dev)
-    if min(c.shape[2:]) < MIN_SIDE:
-        h, w = c.shape[2:]
-        raise NStyleError(f"{sig.source}: at size {size} the image is {w}x{h}; explain needs {MIN_SIDE} px on the short side")
-    model = build_net(net, pooling=pooling, device=dev)
-    model.check_layers([*content_layers, *style_layers])
-    options = {"size": size, "steps": steps, "net": net, "pooling": pooling, "seed": seed, "channels": channels}
-    result = ExplainResult(image=sig.tensor, content=[], style=[], activations=[], path=None, options=options)
+    model.check_layers([*content_layers, *style_layers])  # type: ignore[attr-defined]
+    _check_extent(subject, [*content_layers, *style_layers])
+    options = {"kind": kind, "size": size, "steps": steps, "net": subject.net_name, "seed": seed, "channels": channels}
+    result = ExplainResult(kind, subject.source, c.cpu(), [], [], [], None, options=options)
     with torch.no_grad():
         acts_c = model(c, [*content_layers, *style_layers])
-    # The same noise for every panel: the panels then differ only by the layers matched.
-    g0 = initial_signal("noise", c, seed=seed)
     for spec in panel_specs(acts_c, content_layers, style_layers):
-        objective = spec.objective(model, c, gradient_scale(spec.objective(model, c, 1.0), g0))
-        panel, result.interrupted = _reconstruct(spec, objective, g0, c, steps, acts_c, callback)
+        objective = spec.objective(model, c, gradient_scale(spec.objective(model, c, 1.0), subject.start))
+        panel, result.interrupted = _reconstruct(spec, objective, subject, steps, acts_c, callback)
         (result.content if spec.kind == "content" else result.style).append(panel)
         if result.interrupted:
             break
@@ -211,8 +303,116 @@ def explain(
         idx, means = most_active(acts_c[layer], channels)
         result.activations.append(ActivationMaps(layer, idx, means, acts_c[layer][0, idx].float().cpu()))
     if path is not None:
-        result.path = draw(result, path)
+        result.path = draw(result, path, subject.view)
     return result
+
+
+# --------------------------------------------------------------------------- the kinds of signal
+
+
+def _image(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev: torch.device) -> Subject:
+    sig = load_image(source, size=size)
+    c = sig.tensor.to(dev)
+    model = build_net(net, pooling=pooling, device=dev)
+    return Subject(
+        "image", sig.source, c, model, CONTENT_LAYERS, STYLE_LAYERS,
+        initial_signal("noise", c, seed=seed), (0.0, 1.0), net_name=f"{net} ({pooling} pooling)",
+    )
+
+
+def _volume(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev: torch.device) -> Subject:
+    from .modalities.volume import load_volume
+    from .volumes import _network
+
+    sig = load_volume(_path(source, "volume"))
+    v = sig.tensor
+    shape = tuple(max(1, round(n * size / max(v.shape[2:]))) for n in v.shape[2:])
+    # Shrinking: area averages (no aliasing); growing: trilinear.
+    mode = "area" if max(shape) < max(v.shape[2:]) else "trilinear"
+    c = F.interpolate(v, size=shape, mode=mode) if shape != tuple(v.shape[2:]) else v
+    c = c.clamp(0, 1).to(dev)
+    # volumes._network builds the inflated VGG16 after checking that it fits in memory.
+    model = _network("inflated", shape, list(VOLUME_CONTENT_LAYERS + VOLUME_STYLE_LAYERS), None, "", 0, pooling, dev)
+    return Subject(
+        "volume", sig.source, c, model, VOLUME_CONTENT_LAYERS, VOLUME_STYLE_LAYERS,
+        initial_signal("noise", c, seed=seed), (0.0, 1.0), net_name=f"vgg16 inflated to 3D ({pooling} pooling)",
+    )
+
+
+def _audio(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev: torch.device) -> Subject:
+    from .modalities.audio import load_audio, log_magnitude
+    from .nets.random import RandomBranches, parse_branches
+    from .signals import DEFAULT_AUDIO_BRANCHES, _noise_like
+
+    # A quarter second more than kept: resampling a cut file rings at the cut.
+    sig = load_audio(_path(source, "audio"), rate=AUDIO_RATE, mono=True, max_seconds=size / AUDIO_RATE + 0.25)
+    c = sig.tensor[..., :size].to(dev)
+
+    def spectrum(x: torch.Tensor) -> torch.Tensor:
+        return log_magnitude(x, N_FFT, HOP)
+
+    model = RandomBranches(N_FFT // 2 + 1, parse_branches(DEFAULT_AUDIO_BRANCHES), dims=1, seed=NET_SEED, preprocess=spectrum)
+    frames = 1 + c.shape[-1] // HOP
+    if c.shape[-1] <= N_FFT // 2 or frames < model.max_span:
+        need = (model.max_span - 1) * HOP
+        raise NStyleError(
+            f"{sig.source}: {c.shape[-1]} samples at {AUDIO_RATE} Hz are too short for explain's network "
+            f"(at least {need}, {need / AUDIO_RATE:.2f} s)"
+        )
+    layers = tuple(model.default_layers())
+    return Subject(
+        "audio", sig.source, c, model.to(dev), layers, layers, _noise_like(c, seed), (-1.0, 1.0), spectrum,
+        net_name=f"random branches {DEFAULT_AUDIO_BRANCHES} over log|STFT|",
+    )
+
+
+def _series(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev: torch.device) -> Subject:
+    from .modalities.series import load_series
+    from .nets.random import RandomBranches
+    from .signals import _noise_like, _stats, estimate_period, series_branches
+
+    sig = load_series(_path(source, "series"))
+    x = sig.tensor[..., :size]
+    mean, std = _stats(x)
+    c = ((x - mean) / std).to(dev)
+    branches = series_branches(min(estimate_period(x), c.shape[-1]))
+    model = RandomBranches(c.shape[1], branches, dims=1, seed=NET_SEED)
+    if c.shape[-1] < model.max_span:
+        raise NStyleError(f"{sig.source}: {c.shape[-1]} samples is shorter than the widest branch ({model.max_span})")
+    layers = tuple(model.default_layers())
+    spec = ",".join(f"{b.width}" + (f"x{b.dilation}" if b.dilation > 1 else "") + f":{b.filters}" for b in branches)
+    return Subject(
+        "series", sig.source, c, model.to(dev), layers, layers, _noise_like(c, seed), None, net_name=f"random branches {spec}"
+    )
+
+
+_LOADERS: dict[str, Callable[..., Subject]] = {"image": _image, "volume": _volume, "audio": _audio, "series": _series}
+
+
+def _path(source: ImageLike, kind: str) -> Path:
+    if not isinstance(source, (str, Path)):
+        raise NStyleError(f"explain: a {kind} is read from a file; got a {type(source).__name__}")
+    return Path(source)
+
+
+def _check_extent(subject: Subject, layers: Sequence[str]) -> None:
+    """VGG nets: every side of C must survive the poolings before the deepest layer used."""
+    names = getattr(subject.net, "names", None)
+    index = getattr(subject.net, "index", None)
+    if names is None or index is None or not layers:
+        return
+    deepest = max(index[n] for n in layers)
+    need = 2 ** sum(1 for n in names[:deepest] if n.startswith("pool"))
+    spatial = tuple(subject.signal.shape[2:])
+    if min(spatial) < need:
+        shape = "x".join(str(n) for n in (spatial[::-1] if subject.kind == "image" else spatial))
+        raise NStyleError(
+            f"{subject.source}: at this size the {subject.kind} is {shape}; explain needs {need} on every side "
+            f"to reach {names[deepest]}"
+        )
+
+
+# --------------------------------------------------------------------------- the panels
 
 
 @dataclass(frozen=True)
@@ -226,7 +426,8 @@ class PanelSpec:
     layers: tuple[str, ...]
     weights: dict[str, float]  # 1/‖a_l(C)‖² (content) or λ_l = 1/‖Ĝ_l(C)‖²_F (style)
 
-    def objective(self, net, c: torch.Tensor, scale: float) -> StyleObjective:
+    def objective(self, net: FeatureNet, c: torch.Tensor, scale: float) -> StyleObjective:
+        net = _skipping_empty(net)
         if self.kind == "content":
             (layer,) = self.layers
             return StyleObjective(net, c, c, layer, {}, scale * self.weights[layer], 0.0)
@@ -245,6 +446,16 @@ def panel_specs(
         lam = {n: _inverse_square_norm(scaled_gram(acts_c[n].double())) for n in layers}
         specs.append(PanelSpec(layers[-1] if k == 0 else f"+{layers[-1]}", "style", layers, lam))
     return specs
+
+
+def _skipping_empty(net: FeatureNet) -> FeatureNet:
+    """``net`` that answers an empty layer list with no activations: StyleObjective asks for
+    the style layers of S even when there are none, which nets.volume.Inflated refuses."""
+
+    def features(x: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+        return net(x, layers) if layers else {}
+
+    return features
 
 
 def _inverse_square_norm(x: torch.Tensor) -> float:
@@ -291,24 +502,25 @@ def descend(
 def _reconstruct(
     spec: PanelSpec,
     objective: StyleObjective,
-    g0: torch.Tensor,
-    c: torch.Tensor,
+    subject: Subject,
     steps: int,
     acts_c: Mapping[str, torch.Tensor],
     callback: ProgressCallback | None,
 ) -> tuple[Panel, bool]:
-    """One panel: ``descend`` on its objective from ``g0``, then its errors; and whether
-    the run was interrupted (Ctrl-C)."""
+    """One panel: ``descend`` on its objective from the subject's noise, then its errors;
+    and whether the run was interrupted (Ctrl-C)."""
     name, kind, layers = spec.name, spec.kind, spec.layers
     on_step = None if callback is None else (lambda n: callback(name, n))
+    g0, c = subject.start, subject.signal
     g, loss_start, loss, taken, interrupted = descend(objective, g0, steps, on_step)
     with torch.no_grad():
         errors = [_error(kind, layers, acts_c, objective.features(x, layers)) for x in (g0, g)]
-    shown = g.clamp(0, 1)
-    rmse = float((shown.double() - c.double()).pow(2).mean().sqrt())
-    panel = Panel(
-        name, kind, layers, shown.cpu(), g.cpu(), loss_start, loss, errors[0], errors[1], rmse, layout_rmse(shown, c), taken
-    )
+        shown = g.clamp(*subject.limits) if subject.limits is not None else g
+        view = subject.view or (lambda x: x)
+        v_g, v_c = view(shown).double(), view(c).double()
+        rmse = float((v_g - v_c).pow(2).mean().sqrt())
+        layout = layout_rmse(v_g, v_c)
+    panel = Panel(name, kind, layers, shown.cpu(), g.cpu(), loss_start, loss, errors[0], errors[1], rmse, layout, taken)
     return panel, interrupted
 
 
@@ -316,7 +528,7 @@ def _error(
     kind: str, layers: tuple[str, ...], acts_c: Mapping[str, torch.Tensor], acts_g: Mapping[str, torch.Tensor]
 ) -> float:
     """Content: the layer's relative feature error; style: the root mean square over the
-    layers of their relative Gram errors (so J_style/LOSS_SCALE = n_layers · error²)."""
+    layers of their relative Gram errors (so J_style/k = n_layers · error²)."""
     if kind == "content":
         return relative_feature_error(acts_c[layers[0]], acts_g[layers[0]])
     return math.sqrt(sum(relative_gram_error(acts_c[n], acts_g[n]) ** 2 for n in layers) / len(layers))
@@ -332,43 +544,77 @@ def _check_output(output: str | Path | None) -> Path | None:
     return check_writable(path)
 
 
-def _rgb(x: torch.Tensor):
-    return x[0].detach().float().cpu().permute(1, 2, 0).clamp(0, 1).numpy()
+# --------------------------------------------------------------------------- the figure
+
+# Inches per panel: square cells for pictures, wide ones for 1D signals.
+CELL_INCHES = {"image": (1.9, 2.0), "volume": (1.9, 2.0), "audio": (3.0, 1.9), "series": (3.0, 1.6)}
 
 
-def draw(result: ExplainResult, path: str | Path) -> Path:
-    """Write the figure atomically: row 1 C and the content reconstructions (layer, pixel
-    RMSE), row 2 the style reconstructions (layers, Gram error), then one row of
-    activation maps per layer (viridis, each map scaled to its own range)."""
+def _show(ax, kind: str, x: torch.Tensor, view: Callable[[torch.Tensor], torch.Tensor] | None, ref: torch.Tensor) -> None:
+    """Draw one signal (1, C, *spatial): a picture, a volume's axial mid-slice, a sound's
+    log-spectrogram, or a series' first lead over C's (grey)."""
+    x = x.detach().float().cpu()
+    if kind == "image":
+        ax.imshow(x[0].permute(1, 2, 0).clamp(0, 1).numpy())
+    elif kind == "volume":
+        ax.imshow(x[0, 0, x.shape[2] // 2].numpy(), cmap="gray", vmin=0.0, vmax=1.0)
+    elif kind == "audio":
+        spec = view(x)[0].numpy() if view is not None else x[0].numpy()
+        ax.imshow(spec, origin="lower", aspect="auto", cmap="magma")
+    else:
+        n = min(x.shape[-1], TRACE_SAMPLES)
+        ax.plot(ref[0, 0, :n].float().cpu().numpy(), color="0.8", lw=0.6)
+        ax.plot(x[0, 0, :n].numpy(), color="tab:blue", lw=0.6)
+
+
+def _show_map(ax, m: torch.Tensor) -> None:
+    """One activation map: a heat map (2D, or a 3D map's mid-slice) or a trace (1D)."""
+    m = m.float()
+    if m.dim() == 1:
+        ax.plot(m.numpy(), color="tab:green", lw=0.6)
+        return
+    if m.dim() == 3:
+        m = m[m.shape[0] // 2]
+    ax.imshow(m.numpy(), cmap="viridis", interpolation="nearest")
+
+
+def draw(result: ExplainResult, path: str | Path, view: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Path:
+    """Write the figure atomically: row 1 C and the content reconstructions (layer, RMSE to
+    C), row 2 the style reconstructions (layers, Gram error), then one row of activation
+    maps per layer (viridis, each map scaled to its own range). ``view``: what a sound's
+    panels show (its log-magnitude spectrogram)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
 
+    kind = result.kind
     n_maps = max((len(m.channels) for m in result.activations), default=0)
     cols = max(1 + len(result.content), 1 + len(result.style), n_maps, 2)
     rows = 2 + len(result.activations)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.0 * rows), squeeze=False, constrained_layout=True)
+    w, h = CELL_INCHES[kind]
+    fig, axes = plt.subplots(rows, cols, figsize=(w * cols, h * rows), squeeze=False, constrained_layout=True)
     for ax in axes.flat:
         ax.set_axis_off()
-    h, w = result.image.shape[2:]
-    axes[0, 0].imshow(_rgb(result.image))
-    axes[0, 0].set_title(f"image ({w}x{h})", fontsize=8)
+    c = result.signal
+    _show(axes[0, 0], kind, c, view, c)
+    shape = "x".join(str(n) for n in (c.shape[2:][::-1] if kind == "image" else c.shape[1:]))
+    axes[0, 0].set_title(f"{kind} ({shape})", fontsize=8)
     for ax, p in zip(axes[0, 1:], result.content):
-        ax.imshow(_rgb(p.image))
-        ax.set_title(f"{p.name}\nRMSE {p.pixel_rmse:.3f}", fontsize=8)
+        _show(ax, kind, p.signal, view, c)
+        ax.set_title(f"{p.name}\nRMSE {p.rmse:.3f}", fontsize=8)
     axes[1, 0].text(0.5, 0.5, "style from\nnoise →", ha="center", va="center", fontsize=9, transform=axes[1, 0].transAxes)
     for ax, p in zip(axes[1, 1:], result.style):
-        ax.imshow(_rgb(p.image))
+        _show(ax, kind, p.signal, view, c)
         ax.set_title(f"{p.name}\nGram err {p.error:.3f}", fontsize=8)
     for row, maps in enumerate(result.activations, start=2):
         for ax, ch, mean, m in zip(axes[row], maps.channels, maps.means, maps.maps):
-            ax.imshow(m.numpy(), cmap="viridis", interpolation="nearest")
+            _show_map(ax, m)
             ax.set_title(f"{maps.layer} #{ch} (mean {mean:.2g})", fontsize=7)
     opts = result.options
     note = " (interrupted)" if result.interrupted else ""
     fig.suptitle(
-        f"What {opts.get('net')} ({opts.get('pooling')} pooling) keeps of the image: reconstructions from noise, "
+        f"What {opts.get('net')} keeps of {Path(result.source).name}\nreconstructions from noise, "
         f"{opts.get('steps')} steps each ({WARMUP_STEPS} Adam, then L-BFGS){note}; most active channels below",
         fontsize=9,
     )
