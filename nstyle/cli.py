@@ -178,7 +178,7 @@ def _add_explain_parser(sub) -> None:
     p.add_argument("--size", type=int, default=None,
                    help="long side of the reconstructions (default: "
                         + ", ".join(f"{k} {v}" for k, v in ex.DEFAULT_SIZES.items()) + ")")
-    p.add_argument("--steps", type=int, default=ex.DEFAULT_STEPS, help="L-BFGS steps per reconstruction")
+    p.add_argument("--steps", type=int, default=ex.DEFAULT_STEPS, help="steps per reconstruction (10 Adam, then L-BFGS)")
     p.add_argument("--channels", type=int, default=ex.DEFAULT_CHANNELS, help="activation maps per layer")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise every reconstruction starts from")
     p.add_argument("--net", choices=("vgg16", "vgg19"), default="vgg16")
