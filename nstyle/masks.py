@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .errors import NStyleError
-from .modalities.image import ImageLike, _open
+from .modalities.image import ImageLike, _open, hwc_array
 
 MaskLike = ImageLike  # a path, PIL image, array or tensor, as for images
 Value = int | float | tuple  # a region's grey value, or its colour (R, G, B)
@@ -299,19 +299,7 @@ def _pil_keys(im: Image.Image, label: str) -> np.ndarray:
 
 
 def _array_keys(src: np.ndarray | torch.Tensor, label: str) -> np.ndarray:
-    if isinstance(src, torch.Tensor):
-        t = src.detach().cpu()
-        if t.dtype in (torch.float16, torch.bfloat16):
-            t = t.float()
-        if t.dim() == 4 and t.shape[0] == 1:
-            t = t[0]
-        if t.dim() == 3:
-            t = t.permute(1, 2, 0)
-        arr = t.numpy()
-    else:
-        arr = np.asarray(src)
-    if arr.ndim == 2:
-        arr = arr[..., None]
+    arr = hwc_array(src)
     if arr.ndim != 3 or arr.shape[2] not in (1, 3):
         raise NStyleError(f"{label}: expected a mask array (H, W) or (H, W, 3), got shape {tuple(src.shape)}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:

@@ -114,6 +114,22 @@ def _pil_to_float_unchecked(im: Image.Image, w: int, h: int) -> tuple[torch.Tens
     return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None].contiguous(), alpha
 
 
+def hwc_array(src: np.ndarray | torch.Tensor) -> np.ndarray:
+    """An array or tensor as a NumPy array (H, W, C): tensors (C, H, W) or (1, C, H, W) are
+    moved channels-last (half floats widened: NumPy has no bfloat16), (H, W) gets C = 1."""
+    if isinstance(src, torch.Tensor):
+        t = src.detach().cpu()
+        if t.dtype in (torch.float16, torch.bfloat16):
+            t = t.float()
+        if t.dim() == 4 and t.shape[0] == 1:
+            t = t[0]
+        if t.dim() == 3:
+            t = t.permute(1, 2, 0)
+        arr = t.numpy()
+    else:
+        arr = np.asarray(src)
+    return arr[..., None] if arr.ndim == 2 else arr
+
 def _array_to_float(src: np.ndarray | torch.Tensor, label: str) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Arrays: (H, W), (H, W, C) with C in 1..4, or tensors (C, H, W) / (1, C, H, W).
 
@@ -122,17 +138,7 @@ def _array_to_float(src: np.ndarray | torch.Tensor, label: str) -> tuple[torch.T
     bools) are taken as [0, 1]: small overshoots, as bicubic resampling makes, are
     clipped, but values far outside (0-255 data, mean/std-normalised tensors) are refused.
     """
-    if isinstance(src, torch.Tensor):
-        t = src.detach().cpu()
-        if t.dim() == 4 and t.shape[0] == 1:
-            t = t[0]
-        if t.dim() == 3:
-            t = t.permute(1, 2, 0)
-        arr = t.numpy()
-    else:
-        arr = np.asarray(src)
-    if arr.ndim == 2:
-        arr = arr[..., None]
+    arr = hwc_array(src)
     if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
         raise NStyleError(f"{label}: expected an image array (H, W), (H, W, C) or (C, H, W), got shape {src.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
