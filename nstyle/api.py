@@ -223,7 +223,8 @@ def stylize(
     model = build_net(net, weights=weights, pooling=pooling, device=dev)
     model.check_layers([content_layer, *layers])
     tile = _check_tile(tile, model, [content_layer, *layers])
-    _check_scales_fit(plan, c_full, s_full, scale_k, Geometry(model, [content_layer, *layers]))
+    geometry = Geometry(model, [content_layer, *layers])
+    _check_scales_fit(plan, c_full, s_full, scale_k, geometry)
     simple = style_loss == "gram" and len(s_full) == 1 and region_mask is None
     if not simple and tile not in (None, "auto"):
         raise NStyleError("tiling works with the gram style loss, one style image and no mask")
@@ -238,19 +239,19 @@ def stylize(
     for index, (side, n_steps) in enumerate(plan):
         c = resize_long_side(c_full, side) if side != long else c_full
         s = [resize_long_side(x, max(16, round(scale_k * side))) if side != long else x for x in s_full]
-        g0 = _start(init, c, s[0], seed) if g is None else _upscale(g, _start(init, c, s[0], seed), detail)
+        if g is None:
+            g0 = _start(init, c, s[0], seed)
+        else:  # a noise start has no detail band to add: skip drawing new noise
+            g0 = _upscale(g, tuple(c.shape[2:]), _start(init, c, s[0], seed) if detail else None)
         a = default_content_weight(c) if alpha is None else alpha
-        if simple:
-            objective = _objective(model, c, s[0], content_layer, layers, a, beta, tv, precision, tile)
-        else:
-            regions = None
-            if region_mask is not None:
-                w = region_weights(region_mask, tuple(c.shape[2:]), device=dev)
-                regions = [(w[r : r + 1], k) for r, k in enumerate(assign) if k is not None]
-            objective = StyleObjective(
-                model, c, s, content_layer, layers, a, beta, tv, precision=precision, style_blend=blend,
-                style_loss=style_loss, regions=regions,
-            )
+        regions = None
+        if region_mask is not None:
+            w = region_weights(region_mask, tuple(c.shape[2:]), device=dev)
+            regions = [(w[r : r + 1], k) for r, k in enumerate(assign) if k is not None]
+        objective = _objective(
+            model, c, s, content_layer, layers, a, beta, tv, precision, tile, geometry.stride,
+            style_blend=blend, style_loss=style_loss, regions=regions,
+        )
         state = runs[-1].opt_state if runs else None
         if state is not None:  # Adam's moments, carried to the new grid (linear: keeps them >= 0)
             state = {k: resize(v, c.shape[2:], smooth=False) if v.dim() > 1 else v for k, v in state.items()}
@@ -326,17 +327,17 @@ def _style_blend(spec: str | Sequence[float] | None, count: int) -> list[float] 
     return values
 
 
-def _upscale(g: torch.Tensor, start: torch.Tensor, detail: bool) -> torch.Tensor:
-    """G from the previous scale on this scale's grid, plus (``detail``) the band of
+def _upscale(g: torch.Tensor, shape: tuple[int, ...], start: torch.Tensor | None) -> torch.Tensor:
+    """G from the previous scale on this scale's grid ``shape``, plus (if given) the band of
     ``start`` (this scale's initial signal) that the coarser grid could not hold.
 
     Upsampling alone gives a blurred G whose finest layers (relu1_1, relu2_1) are far from
     both C and S; adding back start − up(down(start)) — the content's fine detail for a
     content start — begins each scale where a single-scale run would begin at that band.
     """
-    up = resize(g, start.shape[2:])
-    if detail:
-        up = up + start - resize(resize(start, g.shape[2:]), start.shape[2:])
+    up = resize(g, shape)
+    if start is not None:
+        up = up + start - resize(resize(start, g.shape[2:]), shape)
     return up.clamp(0, 1)
 
 
@@ -350,10 +351,14 @@ def scale_plan(
 
 
 def _objective(
-    model, c: torch.Tensor, s: torch.Tensor, content_layer: str, layers: dict[str, float], alpha: float,
-    beta: float, tv: float, precision: str, tile: int | str | None,
+    model, c: torch.Tensor, styles: list[torch.Tensor], content_layer: str, layers: dict[str, float], alpha: float,
+    beta: float, tv: float, precision: str, tile: int | str | None, stride: int, **steering: Any,
 ) -> StyleObjective | TiledObjective:
     """The objective at one scale: whole-image, or tiled where the image is large.
+
+    ``steering`` (style_blend, style_loss, regions) goes to ``StyleObjective``; the caller
+    passes ``tile=None`` where it asks for more than the Gram loss of one style image,
+    which is all ``TiledObjective`` computes.
 
     ``tile="auto"`` tiles only where one whole-image evaluation of C or S would need more
     than half the memory available now, in the largest tiles that fit (``auto_tile``); an
@@ -361,14 +366,16 @@ def _objective(
     and dJ/dG (``nstyle.tiling``); tiling only costs time (a second forward per tile, and
     the margins), so fewer, larger tiles are faster.
     """
-    shape = tuple(max(a, b) for a, b in zip(c.shape[2:], s.shape[2:]))
+    shape = tuple(max(a, *(s.shape[2 + i] for s in styles)) for i, a in enumerate(c.shape[2:]))
     if tile == "auto":
-        side = auto_tile(shape, c.device, precision, Geometry(model, [content_layer, *layers]).stride)
+        side = auto_tile(shape, c.device, precision, stride)
     else:
         side = tile if tile is not None and max(shape) > tile else None
     if side is None:
-        return StyleObjective(model, c, s, content_layer, layers, alpha, beta, tv, precision=precision)
-    return TiledObjective(model, c, s, content_layer, layers, alpha, beta, tv, precision=precision, tile=side)
+        return StyleObjective(model, c, styles, content_layer, layers, alpha, beta, tv, precision=precision, **steering)
+    return TiledObjective(
+        model, c, styles[0], content_layer, layers, alpha, beta, tv, precision=precision, tile=side
+    )
 
 
 def auto_tile(shape: tuple[int, ...], device: torch.device, precision: str, stride: int = 16) -> int | None:
