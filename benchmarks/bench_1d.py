@@ -197,8 +197,8 @@ def build_case(name: str, device: torch.device) -> Case:
 
 def run_nstyle(name: str, case: Case, total_steps: int, device: torch.device) -> tuple[list[float], float, object]:
     """Step end times (index 0: the start), J at the first step and the run."""
-    from nstyle.engine import optimize
-    from nstyle.objective import StyleObjective
+    from nstyle.core.engine import optimize
+    from nstyle.core.objective import StyleObjective
 
     times: list[float] = []
 

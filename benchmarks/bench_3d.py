@@ -109,11 +109,11 @@ def volume_pair(size: int) -> tuple[torch.Tensor, torch.Tensor, str]:
         c, s = (to_unit(resized(torch.randn(8, 8, 8, generator=gen).numpy(), size)) for _ in range(2))
         return c, s, "RANDOM SMOOTH VOLUMES (nibabel or its bundled test data is missing): seeded 8³ noise, upsampled"
     from nstyle.modalities.volume import (
-        _read_raw,  # what load_volume reads, before its mapping
+        read_raw,  # what load_volume reads, before its mapping
     )
 
-    c_raw, c_meta = _read_raw(files[0], CONTENT_INDEX)
-    s_raw, _ = _read_raw(files[1], None)
+    c_raw, c_meta = read_raw(files[0], CONTENT_INDEX)
+    s_raw, _ = read_raw(files[1], None)
     c, s = to_unit(resized(c_raw, size)), to_unit(resized(s_raw, size))
     return c, s, (f"content nibabel {CONTENT_FILE} volume {CONTENT_INDEX} ({'x'.join(map(str, c_raw.shape))} of "
                   f"{'x'.join(map(str, c_meta['shape']))}), style {STYLE_FILE} ({'x'.join(map(str, s_raw.shape))}), "
@@ -164,8 +164,8 @@ def slices_seen(model, shape: tuple[int, ...]) -> tuple[int, int]:
 def run_nstyle(net: str, model, lam, content_layers, optimizer: str, c, s, total_steps: int,
                device: torch.device, emit) -> tuple[list[float], float, float]:
     """Step end times (index 0: the start), J at the first step, and α."""
-    from nstyle.engine import initial_signal, optimize
-    from nstyle.objective import StyleObjective
+    from nstyle.core.engine import initial_signal, optimize
+    from nstyle.core.objective import StyleObjective
     from nstyle.volumes import DEFAULT_STYLE_WEIGHTS
 
     with torch.no_grad():  # α as stylize_volume computes it: every slice

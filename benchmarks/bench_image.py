@@ -148,8 +148,8 @@ def _sync(device: torch.device) -> None:
 
 def run_nstyle(net, c, s, total_steps: int, device: torch.device) -> tuple[list[float], float]:
     """Step end times (index 0: the start) and J at the first step."""
-    from nstyle.engine import initial_signal, optimize
-    from nstyle.objective import StyleObjective
+    from nstyle.core.engine import initial_signal, optimize
+    from nstyle.core.objective import StyleObjective
 
     objective = StyleObjective(net, c, s, CONTENT_LAYER, STYLE_LAYERS, ALPHA, BETA)
     g0 = initial_signal("content", c, s)

@@ -141,12 +141,12 @@ def noisy(c: torch.Tensor, sigma: float = 0.1) -> torch.Tensor:
 
 def make_objective(net, c, s, precision: str, tile: int | None = None, margin: int | None = None):
     """nstyle's default objective for C, S; tiled when ``tile`` is given."""
-    from nstyle.objective import StyleObjective
+    from nstyle.core.objective import StyleObjective
 
     layer, style, alpha, beta = objective_settings(c)
     if tile is None:
         return StyleObjective(net, c, s, layer, style, alpha, beta, precision=precision)
-    from nstyle.tiling import TiledObjective
+    from nstyle.core.tiling import TiledObjective
 
     extra = {} if margin is None else {"margin": margin}
     return TiledObjective(net, c, s, layer, style, alpha, beta, precision=precision, tile=tile, **extra)
@@ -227,7 +227,7 @@ def gram_flops(net, hw: tuple[int, int], layers) -> float:
 
 def peak_worker(spec: dict) -> dict:
     """GFLOP/s of the peak convolution in each precision."""
-    from nstyle.precision import autocast
+    from nstyle.core.precision import autocast
 
     device = torch.device(spec["device"])
     torch.manual_seed(0)
@@ -309,7 +309,7 @@ def reference_worker(spec: dict) -> dict:
     _sync(device)
     t0 = time.perf_counter()
     loss = PlainLoss(net, c, s)  # the targets are on the clock, as in stylize
-    from nstyle.engine import initial_signal
+    from nstyle.core.engine import initial_signal
 
     g = initial_signal(spec["init"], c, s, seed=0).detach().clone().requires_grad_(True)
     opt = torch.optim.LBFGS([g], **LBFGS_ARGS)
@@ -708,7 +708,7 @@ def main(argv: list[str] | None = None) -> None:
             p.error(f"unknown section {s!r}; choose from {', '.join(SECTIONS)}")
     precisions = [v.strip() for v in a.precisions.split(",") if v.strip()]
     from nstyle.errors import NStyleError
-    from nstyle.precision import check_precision
+    from nstyle.core.precision import check_precision
 
     for prec in precisions:
         try:

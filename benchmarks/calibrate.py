@@ -28,7 +28,7 @@ from nstyle import stylize
 from nstyle.api import DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS
 from nstyle.modalities.image import load_image, to_pil
 from nstyle.nets import build_net
-from nstyle.objective import scaled_gram
+from nstyle.core.functional import scaled_gram
 from nstyle.samples import sample_path
 
 PAINTINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "styles"

@@ -19,7 +19,7 @@ import torch
 from nstyle.modalities.audio import load_audio, log_magnitude
 from nstyle.modalities.series import load_series
 from nstyle.nets.random import RandomBranches
-from nstyle.objective import scaled_gram
+from nstyle.core.functional import scaled_gram
 from nstyle.signals import estimate_period, series_branches
 
 

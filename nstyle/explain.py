@@ -33,19 +33,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .api import _device
-from .atomic import check_writable
-from .engine import initial_signal, optimize
+from .outputs.atomic import check_writable
+from .core.engine import initial_signal, optimize
 from .errors import NStyleError
 from .modalities.image import ImageLike, load_image
 from .nets import build_net
-from .objective import (
-    FeatureNet,
-    StyleObjective,
-    layer_style_cost_from_grams,
-    scaled_gram,
-)
-from .plots import PLOT_EXTENSIONS, _save
+from .core.functional import FeatureNet, layer_style_cost_from_grams, scaled_gram
+from .core.objective import StyleObjective
+from .validators import resolve_device
+from .outputs.plots import PLOT_EXTENSIONS, save_figure
 
 KINDS = ("image", "volume", "audio", "series")
 CONTENT_LAYERS = tuple(f"conv{b}_2" for b in range(1, 6))
@@ -280,7 +276,7 @@ def explain(
     size = DEFAULT_SIZES[kind] if size is None else int(size)
     if size < 1:
         raise NStyleError(f"size must be >= 1, got {size}")
-    dev = _device(device)
+    dev = resolve_device(device)
     subject = _LOADERS[kind](source, size, net, pooling, seed, dev)
     c, model = subject.signal, subject.net
     content_layers = subject.content_layers if content_layers is None else tuple(content_layers)
@@ -322,7 +318,7 @@ def _image(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev:
 
 def _volume(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev: torch.device) -> Subject:
     from .modalities.volume import load_volume
-    from .volumes import _network
+    from .kinds.volume import volume_vgg
 
     sig = load_volume(_path(source, "volume"))
     v = sig.tensor
@@ -331,8 +327,8 @@ def _volume(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev
     mode = "area" if max(shape) < max(v.shape[2:]) else "trilinear"
     c = F.interpolate(v, size=shape, mode=mode) if shape != tuple(v.shape[2:]) else v
     c = c.clamp(0, 1).to(dev)
-    # volumes._network builds the inflated VGG16 after checking that it fits in memory.
-    model = _network("inflated", shape, list(VOLUME_CONTENT_LAYERS + VOLUME_STYLE_LAYERS), None, "", 0, pooling, dev)
+    # volume_vgg builds the inflated VGG16 after checking that it fits in memory.
+    model = volume_vgg("inflated", shape, list(VOLUME_CONTENT_LAYERS + VOLUME_STYLE_LAYERS), pooling, None, 0, dev)
     return Subject(
         "volume", sig.source, c, model, VOLUME_CONTENT_LAYERS, VOLUME_STYLE_LAYERS,
         initial_signal("noise", c, seed=seed), (0.0, 1.0), net_name=f"vgg16 inflated to 3D ({pooling} pooling)",
@@ -342,7 +338,8 @@ def _volume(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev
 def _audio(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev: torch.device) -> Subject:
     from .modalities.audio import load_audio, log_magnitude
     from .nets.random import RandomBranches, parse_branches
-    from .signals import DEFAULT_AUDIO_BRANCHES, _noise_like
+    from .core.engine import noise_like
+    from .options import DEFAULT_AUDIO_BRANCHES
 
     # A quarter second more than kept: resampling a cut file rings at the cut.
     sig = load_audio(_path(source, "audio"), rate=AUDIO_RATE, mono=True, max_seconds=size / AUDIO_RATE + 0.25)
@@ -361,7 +358,7 @@ def _audio(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev:
         )
     layers = tuple(model.default_layers())
     return Subject(
-        "audio", sig.source, c, model.to(dev), layers, layers, _noise_like(c, seed), (-1.0, 1.0), spectrum,
+        "audio", sig.source, c, model.to(dev), layers, layers, noise_like(c, seed), (-1.0, 1.0), spectrum,
         net_name=f"random branches {DEFAULT_AUDIO_BRANCHES} over log|STFT|",
     )
 
@@ -369,11 +366,12 @@ def _audio(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev:
 def _series(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev: torch.device) -> Subject:
     from .modalities.series import load_series
     from .nets.random import RandomBranches
-    from .signals import _noise_like, _stats, estimate_period, series_branches
+    from .core.engine import noise_like
+    from .kinds.series import estimate_period, lead_stats, series_branches
 
     sig = load_series(_path(source, "series"))
     x = sig.tensor[..., :size]
-    mean, std = _stats(x)
+    mean, std = lead_stats(x)
     c = ((x - mean) / std).to(dev)
     branches = series_branches(min(estimate_period(x), c.shape[-1]))
     model = RandomBranches(c.shape[1], branches, dims=1, seed=NET_SEED)
@@ -382,7 +380,7 @@ def _series(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev
     layers = tuple(model.default_layers())
     spec = ",".join(f"{b.width}" + (f"x{b.dilation}" if b.dilation > 1 else "") + f":{b.filters}" for b in branches)
     return Subject(
-        "series", sig.source, c, model.to(dev), layers, layers, _noise_like(c, seed), None, net_name=f"random branches {spec}"
+        "series", sig.source, c, model.to(dev), layers, layers, noise_like(c, seed), None, net_name=f"random branches {spec}"
     )
 
 
@@ -618,4 +616,4 @@ def draw(result: ExplainResult, path: str | Path, view: Callable[[torch.Tensor],
         f"{opts.get('steps')} steps each ({WARMUP_STEPS} Adam, then L-BFGS){note}; most active channels below",
         fontsize=9,
     )
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)

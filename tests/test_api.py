@@ -78,6 +78,7 @@ CONTENT_KINDS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(CONTENT_KINDS))
 def test_content_kinds(kind, tmp_path, astro_small, style_path):
     content = CONTENT_KINDS[kind](astro_small, tmp_path)
@@ -92,6 +93,7 @@ def test_content_kinds(kind, tmp_path, astro_small, style_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.slow
 def test_style_as_array_and_tensor(astro_small, style_path):
     with Image.open(style_path) as s:
         s_arr = np.asarray(s.convert("RGB").resize((48, 48)))
@@ -101,6 +103,7 @@ def test_style_as_array_and_tensor(astro_small, style_path):
     check_result(r, (21, 32))
 
 
+@pytest.mark.slow
 def test_history_goes_down_from_content_start(astro_small, style_path):
     r = nstyle.stylize(astro_small, style_path, size=SIZE, steps=STEPS, init="content")
     check_result(r, (21, 32))
@@ -149,6 +152,7 @@ MODES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", list(MODES))
 def test_image_modes_end_to_end(mode, tmp_path, astro_small, style_path):
     make, ext, file_mode, out_mode = MODES[mode]
@@ -185,6 +189,7 @@ def test_grey_style_with_rgb_content(astro_small):
 # --------------------------------------------------------------------------- init
 
 
+@pytest.mark.slow
 def test_init_from_image_file(tmp_path, astro_small, style_path):
     init = tmp_path / "start.png"
     Image.fromarray(np.full((10, 20, 3), 128, dtype=np.uint8)).save(init)  # another size
@@ -199,6 +204,7 @@ def test_init_from_array(astro_small, style_path):
     assert r.history[0].content > 0
 
 
+@pytest.mark.slow
 def test_noise_init_is_seeded(astro_small, style_path):
     a = nstyle.stylize(astro_small, style_path, size=SIZE, steps=1, init="noise", seed=3)
     b = nstyle.stylize(astro_small, style_path, size=SIZE, steps=1, init="noise", seed=3)

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nstyle import __version__, atomic
+from nstyle import __version__
+from nstyle.outputs import atomic
 from nstyle.cli import main
 from nstyle.samples import sample_path
 
@@ -198,6 +199,7 @@ def test_unparsable_option_value_is_one_line(tmp_path, capsys, content, style):
     assert_one_error_line(err, "--size", "big")
 
 
+@pytest.mark.slow
 def test_real_exit_status_and_stderr_in_a_subprocess(tmp_path, style):
     out = tmp_path / "out.png"
     out.write_bytes(OLD_BYTES)
@@ -299,7 +301,7 @@ def test_no_command_is_an_error(capsys):
 
 def test_ctrl_c_writes_the_best_result_so_far(tmp_path, capsys, monkeypatch, content, style):
     """Ctrl-C during the optimisation: exit 130, and OUT holds the lowest-J G seen."""
-    from nstyle.objective import StyleObjective
+    from nstyle.core.objective import StyleObjective
 
     real_call = StyleObjective.__call__
     calls = {"n": 0}
@@ -312,7 +314,7 @@ def test_ctrl_c_writes_the_best_result_so_far(tmp_path, capsys, monkeypatch, con
 
     monkeypatch.setattr(StyleObjective, "__call__", interrupted_on_fifth_call)
     seen: list = []
-    import nstyle.api as stylize_module
+    import nstyle.pipeline as stylize_module
 
     real_optimize = stylize_module.optimize
 

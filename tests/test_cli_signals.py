@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-import nstyle.signals
+import nstyle.pipeline
 from nstyle.modalities.audio import load_audio
 from nstyle.modalities.series import load_series
 from tests.test_cli import OLD_BYTES, assert_one_error_line, run, snapshot_folder
@@ -78,7 +78,7 @@ def no_optimisation(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the optimisation started although the input was bad")
 
-    monkeypatch.setattr(nstyle.signals, "optimize", refuse)
+    monkeypatch.setattr(nstyle.pipeline, "optimize", refuse)
 
 
 def _write_wav(path: Path, samples: np.ndarray, rate: int, subtype: str = "PCM_16") -> Path:
@@ -320,6 +320,7 @@ def test_audio_tiny_run_writes_wav_and_spectrogram_plot(mode, tmp_path, capsys, 
     _assert_png(plot)
 
 
+@pytest.mark.slow
 def test_series_csv_run_keeps_header_and_time_column(tmp_path, capsys, ecg_csv, eeg_npy):
     out, plot = tmp_path / "out.csv", tmp_path / "traces.png"
     rc, stdout, err = run(["series", ecg_csv, eeg_npy, "-o", out, "--steps", "3", "--quiet", "--plot", plot], capsys)

@@ -21,7 +21,8 @@ import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
 
-import nstyle.volumes
+import nstyle.kinds.volume
+import nstyle.pipeline
 from nstyle.modalities.volume import PREVIEW_CELL, PREVIEW_LABEL_H
 from tests.test_cli import OLD_BYTES, assert_one_error_line, run, snapshot_folder
 
@@ -42,7 +43,7 @@ def no_optimisation(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the optimisation started although the input was bad")
 
-    monkeypatch.setattr(nstyle.volumes, "optimize", refuse)
+    monkeypatch.setattr(nstyle.pipeline, "optimize", refuse)
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +195,7 @@ def test_preview_folder_missing(tmp_path, capsys, no_optimisation):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.nii.gz"]
 
 
+@pytest.mark.slow
 def test_real_exit_status_and_stderr_in_a_subprocess(tmp_path):
     out = tmp_path / "out.nii.gz"
     out.write_bytes(OLD_BYTES)
@@ -219,6 +221,7 @@ def _assert_success(rc: int, stdout: str, err: str, *written: Path | str) -> Non
         assert f"wrote {path}" in err
 
 
+@pytest.mark.slow
 def test_nifti_run_keeps_shape_affine_dtype_and_writes_preview(tmp_path, capsys):
     out, png = tmp_path / "out.nii.gz", tmp_path / "preview.png"
     out.write_bytes(OLD_BYTES)  # a successful run does replace it
@@ -243,6 +246,7 @@ def test_nifti_run_keeps_shape_affine_dtype_and_writes_preview(tmp_path, capsys)
         im.verify()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("net", ["triplanar", "inflated", "random"])
 def test_each_net_runs_on_anatomical(net, tmp_path, capsys, style_crop):
     out = tmp_path / "out.nii"
@@ -257,6 +261,7 @@ def test_each_net_runs_on_anatomical(net, tmp_path, capsys, style_crop):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.nii", "out.toml"]
 
 
+@pytest.mark.slow
 def test_mask_keeps_the_content_outside_the_box(tmp_path, capsys, box_mask):
     out = tmp_path / "out.nii"
     rc, stdout, err = run(["volume", ANAT, EX4D, "-o", out, *TINY, "--net", "random", "--mask", box_mask], capsys)
@@ -274,16 +279,17 @@ def test_mask_keeps_the_content_outside_the_box(tmp_path, capsys, box_mask):
     assert changed.mean() > 0.5  # inside the box, restyled
 
 
+@pytest.mark.slow
 def test_style_index_picks_the_second_volume_of_a_4d_style(tmp_path, capsys, monkeypatch):
     loaded = {}
-    real = nstyle.volumes.load_volume
+    real = nstyle.kinds.volume.load_volume
 
     def spy(path, index=None, **kwargs):
         sig = real(path, index=index, **kwargs)
         loaded[Path(path).name] = (index, sig)
         return sig
 
-    monkeypatch.setattr(nstyle.volumes, "load_volume", spy)
+    monkeypatch.setattr(nstyle.kinds.volume, "load_volume", spy)
     out = tmp_path / "out.nii.gz"
     rc, stdout, err = run(["volume", ANAT, EX4D, "-o", out, *TINY, "--style-index", "1"], capsys)
     _assert_success(rc, stdout, err, out)
@@ -303,6 +309,7 @@ def test_style_index_picks_the_second_volume_of_a_4d_style(tmp_path, capsys, mon
     np.testing.assert_allclose(got.affine, nib.load(ANAT).affine)
 
 
+@pytest.mark.slow
 def test_index_picks_the_content_volume_of_a_4d_file(tmp_path, capsys):
     """--index 1: G has the second volume's geometry; outside a mask it is that volume."""
     img = nib.load(EX4D)

@@ -14,7 +14,7 @@ import torch
 
 import nstyle
 from nstyle import NStyleError
-from nstyle.colors import (
+from nstyle.steering.colors import (
     COLOR_MODES,
     check_color_mode,
     finish,
@@ -271,6 +271,7 @@ def test_unknown_mode_and_non_rgb_inputs_are_refused(astronaut: torch.Tensor) ->
 # --------------------------------------------------------------------------- end to end
 
 
+@pytest.mark.slow
 def test_stylize_with_colour_modes_keeps_the_content_colours(vgg16_norm) -> None:
     """Plain vs keep-luminance vs match-histogram on astronaut + ihc (pink/brown stain)."""
     content = load_image(sample_path("astronaut.png"), size=48).tensor

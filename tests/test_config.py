@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nstyle import __version__
-from nstyle.config import (
+from nstyle.outputs.config import (
     add_config_option,
     config_defaults,
     config_path_for,

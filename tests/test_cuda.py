@@ -42,8 +42,7 @@ def test_audio_series_and_volumes_run_on_cuda(tmp_path):
     import numpy as np
     from pydicom.data import get_testdata_file
 
-    from nstyle.signals import stylize_series
-    from nstyle.volumes import stylize_volume
+    from nstyle import stylize_series, stylize_volume
 
     data = os.path.join(os.path.dirname(nibabel.__file__), "tests", "data")
     for net in ("triplanar", "inflated", "random"):
@@ -69,7 +68,7 @@ def test_audio_runs_on_cuda(tmp_path):
 
     soundfile.write(tmp_path / "c.wav", np.sin(2 * np.pi * 440 * t) * np.linspace(0, 1, sr), sr)
     soundfile.write(tmp_path / "s.wav", np.random.default_rng(0).standard_normal(sr) * 0.1, sr)
-    from nstyle.signals import stylize_audio
+    from nstyle import stylize_audio
 
     for mode in ("waveform", "magnitude"):
         r = stylize_audio(tmp_path / "c.wav", tmp_path / "s.wav", rate=sr, n_fft=256, hop=64, branches="11:64",

@@ -8,10 +8,11 @@ import math
 import pytest
 import torch
 
-from nstyle.engine import initial_signal, optimize
+from nstyle.core.engine import initial_signal, optimize
 from nstyle.errors import NStyleError
 from nstyle.modalities.image import load_image
-from nstyle.objective import StyleObjective, Terms, scaled_gram
+from nstyle.core.objective import StyleObjective
+from nstyle.core.functional import Terms, scaled_gram
 from nstyle.samples import sample_path
 
 SHAPES = {"1d": (1, 2, 8), "3d": (1, 2, 3, 3, 3)}

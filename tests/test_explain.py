@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from nstyle import NStyleError
-from nstyle.engine import initial_signal
+from nstyle.core.engine import initial_signal
 from nstyle.explain import (
     CONTENT_LAYERS,
     STYLE_LAYERS,
@@ -80,6 +80,7 @@ def ref_rel_gram_error(a_c: np.ndarray, a_g: np.ndarray) -> float:
 # --------------------------------------------------------------------------- the figure
 
 
+@pytest.mark.slow
 def test_figure_is_written(run):
     result, _, out = run
     assert result.path == out and out.is_file()
@@ -95,6 +96,7 @@ def test_figure_is_written(run):
     assert [p.name for p in out.parent.iterdir()] == ["layers.png"]  # no temporary file left
 
 
+@pytest.mark.slow
 def test_panels_and_progress(run):
     result, calls, _ = run
     names = [*CONTENT_LAYERS, "relu1_1", "+relu2_1", "+relu3_1", "+relu4_1", "+relu5_1"]
@@ -110,6 +112,7 @@ def test_panels_and_progress(run):
 # --------------------------------------------------------------------------- what the panels reach
 
 
+@pytest.mark.slow
 def test_every_reconstruction_lowers_its_own_loss(run):
     result, _, _ = run
     for p in result.panels:
@@ -120,6 +123,7 @@ def test_every_reconstruction_lowers_its_own_loss(run):
         assert p.loss / p.loss_start == pytest.approx((p.error / p.error_start) ** 2, rel=2e-3), p.name
 
 
+@pytest.mark.slow
 def test_errors_match_a_float64_reference(run, net, astro):
     result, _, _ = run
     g0 = initial_signal("noise", astro, seed=0)
@@ -138,6 +142,7 @@ def test_errors_match_a_float64_reference(run, net, astro):
         assert p.rmse == pytest.approx(float(np.sqrt(np.mean((shown - np64(astro)) ** 2))), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_shallow_layers_keep_the_pixels_deep_ones_do_not(run, astro):
     """The paper's claim: conv1_2 gives the image back nearly exactly, conv5_2 does not."""
     result, _, _ = run
@@ -151,6 +156,7 @@ def test_shallow_layers_keep_the_pixels_deep_ones_do_not(run, astro):
     assert by_name["conv1_2"].error < by_name["conv5_2"].error
 
 
+@pytest.mark.slow
 def test_style_reconstructions_approach_every_gram(run, net, astro):
     """Each layer's Gram matrix of G is closer to C's than the noise's was, in every panel."""
     result, _, _ = run
@@ -168,6 +174,7 @@ def test_style_reconstructions_approach_every_gram(run, net, astro):
 # --------------------------------------------------------------------------- activation maps
 
 
+@pytest.mark.slow
 def test_activation_maps_are_the_most_active_channels(run, net, astro):
     result, _, _ = run
     assert [m.layer for m in result.activations] == list(STYLE_LAYERS)
@@ -300,6 +307,7 @@ def check_panels(result: ExplainResult, net, names: list[str]) -> None:
             assert p.loss / p.loss_start == pytest.approx((p.error / p.error_start) ** 2, rel=2e-3), p.name
 
 
+@pytest.mark.slow
 def test_volume_mid_slices(tmp_path):
     """nibabel's anatomical.nii (33 x 41 x 25 MR) at 16 voxels, through the inflated VGG16."""
     import nibabel
@@ -319,13 +327,14 @@ def test_volume_mid_slices(tmp_path):
     assert Image.open(out).size[0] > 300
 
 
+@pytest.mark.slow
 def test_series_branches(tmp_path):
     """pydicom's 12-lead ECG: content from each random branch alone, style cumulatively."""
     from pydicom.data import get_testdata_file
 
     from nstyle.modalities.series import load_series
     from nstyle.nets.random import RandomBranches
-    from nstyle.signals import estimate_period, series_branches
+    from nstyle.kinds.series import estimate_period, series_branches
 
     src = get_testdata_file("waveform_ecg.dcm")
     out = tmp_path / "ecg.svg"
@@ -344,14 +353,14 @@ def test_series_branches(tmp_path):
 
 def test_sound_spectrograms(tmp_path, monkeypatch):
     """A real speech clip; the branches made small (256 and 64 filters) to keep the test fast."""
-    import nstyle.signals
+    import nstyle.options
     from nstyle.modalities.audio import load_audio, log_magnitude
     from nstyle.nets.random import RandomBranches, parse_branches
 
     src = Path("/usr/share/sounds/alsa/Front_Center.wav")
     if not src.is_file():
         pytest.skip("Debian package alsa-utils not installed (/usr/share/sounds/alsa missing)")
-    monkeypatch.setattr(nstyle.signals, "DEFAULT_AUDIO_BRANCHES", "11:256,11x4:64")
+    monkeypatch.setattr(nstyle.options, "DEFAULT_AUDIO_BRANCHES", "11:256,11x4:64")
     result = explain(src, tmp_path / "sound.png", size=12000, steps=25, channels=2)
     assert result.kind == "audio" and tuple(result.signal.shape) == (1, 1, 12000)
     np.testing.assert_allclose(np64(result.signal), np64(load_audio(src, rate=22050, mono=True).tensor[..., :12000]))

@@ -17,19 +17,12 @@ import pytest
 import torch
 from PIL import Image
 
-from nstyle import film as film_mod
-from nstyle.engine import StepInfo
+from nstyle.outputs import film as film_mod
+from nstyle.core.engine import StepInfo
 from nstyle.errors import NStyleError
-from nstyle.film import (
-    BOX_RGB,
-    HOLD_MS,
-    FilmRecorder,
-    check_film_path,
-    label_frame,
-    mp4_encoder_available,
-)
+from nstyle.outputs.film import BOX_RGB, HOLD_MS, FilmRecorder, check_film_path, label_frame, mp4_encoder_available
 from nstyle.modalities.image import load_image, to_pil
-from nstyle.plots import loss_terms, plot_losses
+from nstyle.outputs.plots import loss_terms, plot_losses
 from nstyle.samples import sample_path
 
 
@@ -272,6 +265,7 @@ def colour_pixels(path: Path, rgb: tuple[int, int, int]) -> int:
 TAB_RED, TAB_GREEN = (214, 39, 40), (44, 160, 44)
 
 
+@pytest.mark.slow
 def test_plot_losses_png(tmp_path):
     history, _ = two_scale_history()
     path = plot_losses(history, tmp_path / "losses.png", beta=1e3)
@@ -295,8 +289,8 @@ def test_plot_losses_refuses_bad_extension_and_empty_history(tmp_path):
 
 def test_frame_j_is_j_of_the_frame_g_with_the_real_engine(tmp_path):
     """The engine's own callback order: each frame's J is J evaluated at that frame's G."""
-    from nstyle.engine import optimize
-    from nstyle.objective import Terms
+    from nstyle.core.engine import optimize
+    from nstyle.core.functional import Terms
 
     target = torch.linspace(0, 1, 3 * 8 * 8).reshape(1, 3, 8, 8)
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nstyle import atomic
+from nstyle.outputs import atomic
 from nstyle.errors import NStyleError
 from nstyle.modalities.image import load_image, resize_long_side, save_image, to_pil
 

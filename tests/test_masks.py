@@ -13,7 +13,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from nstyle.errors import NStyleError
-from nstyle.masks import (
+from nstyle.steering.masks import (
     MAX_REGIONS,
     RARE_FRACTION,
     RegionMask,

@@ -9,10 +9,12 @@ import torch
 
 import nstyle
 from nstyle import NStyleError
-from nstyle.api import scale_plan
-from nstyle.engine import lbfgs_history, optimize
-from nstyle.multiscale import parse_scales, resize, scale_schedule, scaled_shape
-from nstyle.objective import StyleObjective, scaled_gram
+from nstyle.options import ImageSettings
+from nstyle.pipeline import scale_plan
+from nstyle.core.engine import lbfgs_history, optimize
+from nstyle.core.multiscale import parse_scales, resize, scale_schedule, scaled_shape
+from nstyle.core.objective import StyleObjective
+from nstyle.core.functional import scaled_gram
 from nstyle.samples import sample_path
 
 LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0}
@@ -51,10 +53,14 @@ def test_bad_scales(spec, needle):
 
 
 def test_scale_plan_steps():
-    assert scale_plan(256, "auto", 30, 10) == [(128, 10), (181, 10), (256, 30)]
-    assert scale_plan(256, None, 30, 10) == [(256, 30)]
-    assert scale_plan(256, "auto", 30) == [(128, 30), (181, 30), (256, 30)]
-    assert scale_plan(512, "auto", 200) == [(128, 50), (181, 50), (256, 50), (362, 50), (512, 200)]
+    def plan(long, scales, steps, scale_steps=None, coarsest=128):
+        return scale_plan(long, ImageSettings(scales=scales, steps=steps, scale_steps=scale_steps), coarsest)
+
+    assert plan(256, "auto", 30, 10) == [(128, 10), (181, 10), (256, 30)]
+    assert plan(256, None, 30, 10) == [(256, 30)]
+    assert plan(256, "auto", 30) == [(128, 30), (181, 30), (256, 30)]
+    assert plan(512, "auto", 200) == [(128, 50), (181, 50), (256, 50), (362, 50), (512, 200)]
+    assert plan(128, "auto", 20, 5, coarsest=32) == [(32, 5), (45, 5), (64, 5), (91, 5), (128, 20)]  # a volume's
 
 
 def test_scaled_shape_and_resize_in_1d_2d_3d():
@@ -117,6 +123,7 @@ def _gram_distance(g: torch.Tensor, s: torch.Tensor, net) -> float:
     return sum(float((scaled_gram(acts_g[n]) - scaled_gram(acts_s[n])).pow(2).sum()) for n in LAYERS)
 
 
+@pytest.mark.slow
 def test_stylize_runs_every_scale_and_ends_at_the_output_size():
     seen = []
     r = nstyle.stylize(
@@ -132,6 +139,7 @@ def test_stylize_runs_every_scale_and_ends_at_the_output_size():
     assert r.options["scales"] == "24,40"
 
 
+@pytest.mark.slow
 def test_coarse_to_fine_beats_single_scale_from_noise(vgg16_norm):
     """From a noise start, the same number of full-size steps after cheap coarse scales ends at
     a lower J (the reason coarse-to-fine is the default)."""
@@ -184,7 +192,7 @@ def test_bad_precision(precision, needle):
 
 
 def test_gram_of_channels_last_activations_equals_contiguous():
-    from nstyle.objective import gram_matrix
+    from nstyle.core.functional import gram_matrix
 
     a = torch.randn(2, 5, 7, 3, dtype=torch.float64)
     cl = a.contiguous(memory_format=torch.channels_last)
@@ -208,6 +216,7 @@ def test_net_activations_are_channels_last_and_unchanged(vgg16_norm):
 # --------------------------------------------------------------------------- tiling through stylize
 
 
+@pytest.mark.slow
 def test_tiled_run_takes_the_same_steps_as_the_whole_image_run():
     kw = dict(size=96, steps=3, scales=None)
     tiled = nstyle.stylize(sample_path("astronaut.png"), sample_path("ihc.png"), tile=32, **kw)
@@ -218,9 +227,10 @@ def test_tiled_run_takes_the_same_steps_as_the_whole_image_run():
     torch.testing.assert_close(tiled.tensor, whole.tensor, atol=2e-3, rtol=0)
 
 
+@pytest.mark.slow
 def test_auto_tiles_only_what_does_not_fit(monkeypatch):
-    import nstyle.api as api
-    import nstyle.tiling as tiling
+    import nstyle.core.tiling as tiling
+    import nstyle.pipeline as api
 
     made = []
     real = api.TiledObjective
@@ -245,8 +255,8 @@ def test_bad_tile(tile):
 
 
 def test_auto_tile_is_the_largest_that_fits(monkeypatch):
-    import nstyle.api as api
-    from nstyle.tiling import tiled_eval_bytes
+    import nstyle.core.tiling as api
+    from nstyle.core.tiling import tiled_eval_bytes
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(api, "available_bytes", lambda device="cpu": 8 * 2**30)

@@ -169,6 +169,7 @@ def test_bundled_conv1_1_matches_numpy_cross_correlation(vgg16_raw):
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
 
 
+@pytest.mark.slow
 def test_bundled_every_conv_comes_from_its_keras_layer(vgg16_raw):
     """convB_I <- blockB/layers/conv2d (I=1) or conv2d_{I-1}; kernel (kh,kw,in,out) -> (out,in,kh,kw)."""
     convs = dict(vgg16_raw.convs())
@@ -205,6 +206,7 @@ def torchvision_state(arch, seed=0):
     return state
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["vgg19", "vgg16"])
 def test_torchvision_loader(arch, tmp_path):
     state = torchvision_state(arch, seed=5)
@@ -282,6 +284,7 @@ def test_missing_weight_file_raises(tmp_path):
 # ---- activation normalisation ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_normalised_relu_means_are_one(vgg16_norm):
     relus = [n for n in vgg16_norm.names if n.startswith("relu")]
     sums = dict.fromkeys(relus, 0.0)

@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nstyle import objective as obj
+from nstyle.core import functional as obj
+from nstyle.core.objective import StyleObjective
 
 # (N, C, *spatial) for each dimensionality; "other" has different spatial sizes.
 SHAPES = {
@@ -236,7 +237,7 @@ def test_style_objective_matches_numpy(dim):
     c, s, g = rand(g_shape, 20), rand(s_shape, 21), rand(g_shape, 22)
     weights = {"a": 0.7, "b": 2.0}
     alpha, beta, tv = 0.5, 30.0, 0.05
-    j = obj.StyleObjective(net, c, s, "b", weights, alpha, beta, tv_weight=tv)
+    j = StyleObjective(net, c, s, "b", weights, alpha, beta, tv_weight=tv)
     terms = j(g)
     total, j_c, j_s, t = reference_j(net, c, s, g, "b", weights, alpha, beta, tv)
     assert_close(terms.content, j_c)
@@ -252,7 +253,7 @@ def test_style_objective_without_content_or_tv(dim):
     g_shape, s_shape = OBJ_SHAPES[dim]
     net = FakeNet(len(g_shape) - 2, seed=1)
     s, g = rand(s_shape, 23), rand(g_shape, 24)
-    j = obj.StyleObjective(net, None, s, "a", {"b": 1.0}, alpha=5.0, beta=2.0)
+    j = StyleObjective(net, None, s, "a", {"b": 1.0}, alpha=5.0, beta=2.0)
     terms = j(g)
     # G calls only ask for the style layer (no content layer without content)
     assert net.calls[-1] == ["b"]
@@ -268,7 +269,7 @@ def test_style_objective_is_zero_at_the_targets(dim):
     g_shape, _ = OBJ_SHAPES[dim]
     net = FakeNet(len(g_shape) - 2, seed=2)
     x = rand(g_shape, 25)
-    j = obj.StyleObjective(net, x, x, "a", {"a": 1.0, "b": 1.0}, alpha=1.0, beta=1.0)
+    j = StyleObjective(net, x, x, "a", {"a": 1.0, "b": 1.0}, alpha=1.0, beta=1.0)
     assert float(j(x).total) == 0.0
     assert float(j(x + 0.1 * rand(g_shape, 26)).total) > 0.0
 
@@ -286,7 +287,7 @@ def make_objective64(dim, seed):
 def test_style_gradient_gradcheck_float64(dim):
     """Style part of J in float64: autograd against central differences (gradcheck)."""
     net, c, s, g = make_objective64(dim, 30)
-    j = obj.StyleObjective(net, c, s, "b", {"a": 1.0, "b": 3.0}, alpha=0.0, beta=50.0)
+    j = StyleObjective(net, c, s, "b", {"a": 1.0, "b": 3.0}, alpha=0.0, beta=50.0)
     assert float(j(g).style) > 0
     assert torch.autograd.gradcheck(
         lambda x: j(x).total, (g.clone().requires_grad_(True),), eps=1e-6, atol=1e-7, rtol=1e-5, fast_mode=True
@@ -296,7 +297,7 @@ def test_style_gradient_gradcheck_float64(dim):
 def test_full_gradient_gradcheck_float64():
     """Full J in float64 (one dimensionality is enough to show the float32 downcast)."""
     net, c, s, g = make_objective64("1d", 40)
-    j = obj.StyleObjective(net, c, s, "b", {"a": 1.0, "b": 3.0}, alpha=0.7, beta=50.0, tv_weight=0.2)
+    j = StyleObjective(net, c, s, "b", {"a": 1.0, "b": 3.0}, alpha=0.7, beta=50.0, tv_weight=0.2)
     assert torch.autograd.gradcheck(
         lambda x: j(x).total, (g.clone().requires_grad_(True),), eps=1e-6, atol=1e-7, rtol=1e-5, fast_mode=True
     )
@@ -310,7 +311,7 @@ def test_full_gradient_central_differences(dim):
     but still catch any wrong factor or missing term.
     """
     net, c, s, g = make_objective64(dim, 50)
-    j = obj.StyleObjective(net, c, s, "b", {"a": 1.0, "b": 3.0}, alpha=0.7, beta=50.0, tv_weight=0.2)
+    j = StyleObjective(net, c, s, "b", {"a": 1.0, "b": 3.0}, alpha=0.7, beta=50.0, tv_weight=0.2)
     x = g.clone().requires_grad_(True)
     terms = j(x)
     terms.total.backward()

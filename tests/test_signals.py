@@ -18,13 +18,9 @@ from nstyle.errors import NStyleError
 from nstyle.modalities.audio import load_audio, log_magnitude
 from nstyle.modalities.series import load_series
 from nstyle.nets.random import Branch, RandomBranches, parse_branches
-from nstyle.objective import scaled_gram
-from nstyle.signals import (
-    estimate_period,
-    series_branches,
-    stylize_audio,
-    stylize_series,
-)
+from nstyle.core.functional import scaled_gram
+from nstyle import stylize_audio, stylize_series
+from nstyle.kinds.series import estimate_period, series_branches
 
 ALSA = Path("/usr/share/sounds/alsa")
 
@@ -75,6 +71,7 @@ def test_branch_spec_parsing_and_errors():
         net(torch.randn(1, 1, 60), ["relu4_2"])
 
 
+@pytest.mark.slow
 def test_period_of_a_real_ecg_is_one_heartbeat():
     from pydicom.data import get_testdata_file
 
@@ -136,6 +133,7 @@ def eeg_npy(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_ecg_in_the_style_of_eeg_keeps_beats_and_takes_style(eeg_npy, tmp_path):
     from pydicom.data import get_testdata_file
 

@@ -14,10 +14,10 @@ from PIL import Image
 import nstyle
 from nstyle import NStyleError
 from nstyle.cli import main
-from nstyle.colors import rgb_to_yiq
+from nstyle.steering.colors import rgb_to_yiq
 from nstyle.modalities.image import load_image
 from nstyle.nets import build_net
-from nstyle.objective import scaled_gram, total_variation
+from nstyle.core.functional import scaled_gram, total_variation
 from nstyle.samples import sample_path
 
 SIZE = 48
@@ -42,6 +42,7 @@ def img(path: str, size: int = SIZE) -> torch.Tensor:
     return load_image(path, size=size).tensor
 
 
+@pytest.mark.slow
 def test_blend_weights_move_the_result_between_the_two_styles(paths):
     c, s1, s2 = paths["astronaut.png"], paths["ihc.png"], paths["coffee.png"]
     ratio = {}
@@ -52,6 +53,7 @@ def test_blend_weights_move_the_result_between_the_two_styles(paths):
     assert ratio["1,0"] < ratio["0.5,0.5"] < ratio["0,1"]
 
 
+@pytest.mark.slow
 def test_blend_of_one_style_equals_that_style(paths):
     c, s1, s2 = paths["astronaut.png"], paths["ihc.png"], paths["coffee.png"]
     one = nstyle.stylize(c, s1, **KW)
@@ -71,6 +73,7 @@ def high_frequency(x: torch.Tensor) -> float:
     return float(total_variation(x)) / x.numel()
 
 
+@pytest.mark.slow
 def test_style_scale_makes_texture_coarser(paths):
     c, s = paths["astronaut.png"], paths["chelsea.png"]
     fine = nstyle.stylize(c, s, style_scale=0.5, **KW).tensor
@@ -84,6 +87,7 @@ def test_bad_style_scale(paths, scale):
         nstyle.stylize(paths["astronaut.png"], paths["ihc.png"], style_scale=scale, **KW)
 
 
+@pytest.mark.slow
 def test_tv_weight_smooths_the_result(paths):
     c, s = paths["astronaut.png"], paths["ihc.png"]
     plain = nstyle.stylize(c, s, **KW).tensor
@@ -95,6 +99,7 @@ def chroma_distance(x: torch.Tensor, c: torch.Tensor) -> float:
     return float((rgb_to_yiq(x)[:, 1:] - rgb_to_yiq(c)[:, 1:]).abs().mean())
 
 
+@pytest.mark.slow
 def test_colors_keep_the_content_colours(paths):
     c, s = paths["astronaut.png"], paths["ihc.png"]
     ct = img(c)
@@ -106,6 +111,7 @@ def test_colors_keep_the_content_colours(paths):
     assert mean_gap(hist) < 0.5 * mean_gap(plain)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["gram", "mean-std", "wasserstein", "sliced"])
 def test_every_style_loss_lowers_j_and_moves_towards_s(paths, loss):
     c, s = paths["astronaut.png"], paths["coffee.png"]
@@ -126,6 +132,7 @@ def binary_mask() -> np.ndarray:
     return m
 
 
+@pytest.mark.slow
 def test_mask_leaves_the_black_region_untouched(paths):
     c, s = paths["astronaut.png"], paths["ihc.png"]
     r = nstyle.stylize(c, s, mask=binary_mask(), **KW)
@@ -135,6 +142,7 @@ def test_mask_leaves_the_black_region_untouched(paths):
     assert float((r.tensor[..., right] - ct[..., right]).abs().mean()) > 0.02
 
 
+@pytest.mark.slow
 def test_mask_gives_each_region_its_style(paths):
     """Left half in coffee's style, right half in ihc's: each half's colours move to its own style."""
     c, s1, s2 = paths["astronaut.png"], paths["coffee.png"], paths["ihc.png"]
@@ -156,6 +164,7 @@ def test_mask_and_blend_exclude_each_other(paths):
 # --------------------------------------------------------------------------- CLI: film, plot, config
 
 
+@pytest.mark.slow
 def test_cli_film_plot_and_config_repeat_the_run_exactly(tmp_path, paths, capsys):
     out = tmp_path / "out.png"
     argv = ["image", paths["astronaut.png"], paths["ihc.png"], paths["coffee.png"], "-o", str(out),

@@ -8,8 +8,8 @@ import pytest
 import scipy.linalg
 import torch
 
-from nstyle import objective as obj
-from nstyle import style_losses as sl
+from nstyle.core import functional as obj
+from nstyle.core import style_losses as sl
 from nstyle.errors import NStyleError
 from nstyle.modalities.image import load_image
 from nstyle.samples import sample_path

@@ -11,13 +11,14 @@ import copy
 import pytest
 import torch
 
-from nstyle.engine import optimize
+from nstyle.core.engine import optimize
 from nstyle.errors import NStyleError
 from nstyle.modalities.image import load_image
 from nstyle.nets.volume import Inflated, Triplanar
-from nstyle.objective import StyleObjective, gram_matrix, scaled_gram
+from nstyle.core.objective import StyleObjective
+from nstyle.core.functional import gram_matrix, scaled_gram
 from nstyle.samples import sample_path
-from nstyle.tiling import (
+from nstyle.core.tiling import (
     Geometry,
     TiledObjective,
     available_bytes,
@@ -86,6 +87,7 @@ def test_one_tile_equals_style_objective(vgg16_norm):
     assert rel(grad, ref_grad) < 1e-5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tile", [8, 12, 24])
 def test_exact_margin_gives_whole_image_j_and_gradient(vgg64, images64, tile):
     c, s, g0 = images64
@@ -105,6 +107,7 @@ def test_exact_margin_gives_whole_image_j_and_gradient(vgg64, images64, tile):
         assert rel(grams[n], gram_matrix(acts_g[n])) < 1e-12
 
 
+@pytest.mark.slow
 def test_no_grad_evaluation_gives_the_same_j(vgg64, images64):
     c, s, g0 = images64
     tiled = TiledObjective(vgg64, c, s, CONTENT, STYLE, ALPHA, BETA, TV, tile=12)
@@ -115,6 +118,7 @@ def test_no_grad_evaluation_gives_the_same_j(vgg64, images64):
     assert float(plain.total) == pytest.approx(with_grad[0], rel=1e-14)
 
 
+@pytest.mark.slow
 def test_short_margin_errs_a_little(vgg64, images64):
     """Below the exact margin the cores' edge features see zeros instead of context.
 
@@ -134,6 +138,7 @@ def test_short_margin_errs_a_little(vgg64, images64):
     assert j8 < j0 and g8 < gz
 
 
+@pytest.mark.slow
 def test_optimize_lowers_j_and_moves_grams_towards_style(vgg16_norm):
     c, s = image("astronaut.png", 40), image("ihc.png", 48)
     tiled = TiledObjective(vgg16_norm, c, s, "relu2_2", STYLE, 1.0, 1e4, tile=16)
@@ -150,6 +155,7 @@ def test_optimize_lowers_j_and_moves_grams_towards_style(vgg16_norm):
     assert style_distance(result.g) < style_distance(c)
 
 
+@pytest.mark.slow
 def test_style_only_and_bf16(vgg16_norm):
     """No content (texture synthesis), and a precision passed through to the features."""
     s = image("ihc.png", 40)
@@ -163,6 +169,7 @@ def test_style_only_and_bf16(vgg16_norm):
         assert float((grad - ref_grad).norm() / ref_grad.norm()) < 10 * tol
 
 
+@pytest.mark.slow
 def test_volumes_tile_along_three_axes(vgg16_norm):
     net = Inflated(vgg16_norm).double()
     gen = torch.Generator().manual_seed(3)

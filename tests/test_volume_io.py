@@ -17,6 +17,7 @@ from PIL import Image
 from nstyle.errors import NStyleError
 from nstyle.modalities import volume as vol
 from nstyle.modalities.volume import load_mask, load_volume, preview, save_volume
+from nstyle.modalities.volume.intensity import from_unit, intensity_range, to_unit
 
 NIB_DATA = os.path.join(os.path.dirname(nib.__file__), "tests", "data")
 ANAT = os.path.join(NIB_DATA, "anatomical.nii")
@@ -113,6 +114,23 @@ def test_ct_window_mapping(tmp_path):
     want = np.clip((hu + 1000.0) / 2000.0, 0, 1)
     np.testing.assert_allclose(sig.tensor[0, 0, 0].numpy(), want, atol=1e-6)
     assert (sig.low, sig.high) == (-1000.0, 1000.0)
+
+
+def test_intensity_functions_without_files():
+    v = np.array([[[-2000.0, -1000.0, 0.0, 1000.0, 3000.0]]])
+    assert intensity_range(v, window=(-1000, 1000)) == (-1000.0, 1000.0)
+    x = to_unit(v, -1000.0, 1000.0)
+    assert x.dtype == np.float32
+    np.testing.assert_array_equal(x, [[[0.0, 0.0, 0.5, 1.0, 1.0]]])
+    np.testing.assert_array_equal(from_unit(x, -1000.0, 1000.0), [[[-1000.0, -1000.0, 0.0, 1000.0, 1000.0]]])
+    r = np.arange(101.0)
+    assert intensity_range(r, percentiles=(10, 90)) == (10.0, 90.0)
+    with pytest.raises(NStyleError, match=r"^src: window low 5 must be below high 5"):
+        intensity_range(r, window=(5, 5), source="src")
+    with pytest.raises(NStyleError, match="0 <= low < high <= 100"):
+        intensity_range(r, percentiles=(50, 20))
+    with pytest.raises(NStyleError, match="flat volume"):
+        intensity_range(np.zeros(8))
 
 
 # --------------------------------------------------------------------------- DICOM

@@ -23,7 +23,7 @@ import soundfile as sf
 import soxr
 import torch
 
-from ..atomic import write_atomic
+from ..outputs.atomic import write_atomic
 from ..errors import NStyleError
 
 # extension -> (libsndfile container, default subtype)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..atomic import write_atomic
+from ..outputs.atomic import write_atomic
 from ..errors import NStyleError
 
 ImageLike = Union[str, Path, Image.Image, np.ndarray, torch.Tensor]
@@ -44,7 +44,7 @@ def load_image(src: ImageLike, size: int | None = None, name: str | None = None)
     """
     label = name or (str(src) if isinstance(src, (str, Path)) else f"<{type(src).__name__}>")
     if isinstance(src, (str, Path)):
-        pil = _open(Path(src))
+        pil = open_image(Path(src))
         rgb, alpha = _pil_to_float(pil, label)
     elif isinstance(src, Image.Image):
         rgb, alpha = _pil_to_float(ImageOps.exif_transpose(src), label)
@@ -59,7 +59,7 @@ def load_image(src: ImageLike, size: int | None = None, name: str | None = None)
     return ImageSignal(rgb, alpha, label)
 
 
-def _open(path: Path) -> Image.Image:
+def open_image(path: Path) -> Image.Image:
     if not path.exists():
         raise NStyleError(f"{path}: no such file")
     if path.is_dir():

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import write_atomic
+from ..outputs.atomic import write_atomic
 from ..errors import NStyleError
 from .dicom import pydicom_for, read_dataset
 

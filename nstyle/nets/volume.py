@@ -46,10 +46,15 @@ class Triplanar(nn.Module):
         self.indices: dict[str, torch.Tensor] | None = None
         self.names = [f"{o}:{n}" for o in ORIENTATIONS for n in vgg.names]
 
-    # The objective's side of sampling (see objective.StyleObjective): targets are made
+    # The objective's side of sampling (nets.protocol.SampledNet): targets are made
     # from every slice (``use_all_slices``), each evaluation draws new slices
     # (``resample``), and the content target is cut to the slices drawn (``select``).
     sampled = True
+
+    @property
+    def stochastic(self) -> bool:
+        """True when each evaluation sees a random subset of the slices."""
+        return self.slices_per_axis is not None
 
     def use_all_slices(self) -> None:
         self.indices = None

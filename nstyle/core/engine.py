@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .errors import NStyleError
-from .objective import Terms
+from ..errors import NStyleError
+from .functional import Terms
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("noise", "content", "style")
@@ -93,6 +93,25 @@ def initial_signal(
         gen = torch.Generator().manual_seed(int(seed))
         return torch.rand(shape, generator=gen).to(ref.device if ref is not None else "cpu")
     raise NStyleError(f"unknown init {init!r}; choose one of {', '.join(INITS)} or an image file")
+
+
+def noise_like(x: torch.Tensor, seed: int) -> torch.Tensor:
+    """Gaussian noise with ``x``'s per-channel mean and standard deviation over its last axis.
+
+    The start for sounds and series: at the data's own scale on purpose, since tiny noise
+    around a constant stalls (the ReLU features, and their gradients, of a near-flat signal
+    are near zero). Drawn on the CPU, so a seed gives the same noise on any device.
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    mean = x.mean(dim=-1, keepdim=True)
+    std = x.std(dim=-1, keepdim=True).clamp_min(1e-8)
+    return mean + std * torch.randn(x.shape, generator=gen).to(x.device)
+
+
+def fit_length(x: torch.Tensor, length: int) -> torch.Tensor:
+    """Tile or cut ``x`` along its last axis to ``length`` (a style start for a 1D G)."""
+    reps = math.ceil(length / x.shape[-1])
+    return x.repeat(*([1] * (x.dim() - 1)), reps)[..., :length].clone()
 
 
 def optimize(

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from .errors import NStyleError
+from ..errors import NStyleError
 
 # 128 px is where VGG's relu5_1 (stride 16) still has an 8 x 8 grid to compute a Gram
 # over; √2 per scale halves the pixel count between scales, so every coarse scale
@@ -39,16 +39,16 @@ def scale_schedule(size: int, start: int = DEFAULT_START, factor: float = DEFAUL
     return [*sides, int(size)]
 
 
-def parse_scales(spec: ScaleSpec, size: int) -> list[int]:
+def parse_scales(spec: ScaleSpec, size: int, start: int = DEFAULT_START) -> list[int]:
     """The long side of every scale, ending at ``size``.
 
-    ``"auto"``: ``scale_schedule(size)``; ``None``, ``"none"`` or ``"1"``: one scale;
+    ``"auto"``: ``scale_schedule(size, start)``; ``None``, ``"none"`` or ``"1"``: one scale;
     ``"128,256,512"`` or a list: those sides (increasing; ``size`` is appended if missing).
     """
     if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("none", "off", "1", "")):
         return [int(size)]
     if isinstance(spec, str) and spec.strip().lower() == "auto":
-        return scale_schedule(size)
+        return scale_schedule(size, start)
     if isinstance(spec, str):
         try:
             sides = [int(p) for p in spec.split(",") if p.strip()]
@@ -83,3 +83,34 @@ def resize(x: torch.Tensor, shape: Sequence[int], smooth: bool = True) -> torch.
         return x
     y = F.interpolate(x.float(), size=tuple(shape), mode=mode, align_corners=False)
     return y.to(x.dtype)
+
+
+def upscale(
+    g: torch.Tensor, shape: Sequence[int], detail: torch.Tensor | None = None,
+    bounds: tuple[float, float] | None = None,
+) -> torch.Tensor:
+    """G from a coarser scale on the grid ``shape``, plus (if given) the band of ``detail``
+    (this scale's initial signal) that the coarser grid could not hold; clamped to ``bounds``.
+
+    Upsampling alone gives a blurred G whose finest layers (relu1_1, relu2_1) are far from
+    both C and S; adding back detail − up(down(detail)) — the content's fine detail for a
+    content start — begins each scale where a single-scale run would begin at that band.
+    """
+    up = resize(g, shape)
+    if detail is not None:
+        up = up + detail - resize(resize(detail, g.shape[2:]), shape)
+    return up.clamp(*bounds) if bounds is not None else up
+
+
+def shrink(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """``x`` (N, C, *spatial) on a coarser grid, antialiased: bicubic with antialiasing in 2D,
+    the mean over each cell (area) in 1D and 3D, where torch has no antialiased
+    interpolation; plain (bi/tri)linear where a grid grows."""
+    shape = tuple(int(n) for n in shape)
+    if tuple(x.shape[2:]) == shape:
+        return x
+    if x.dim() == 4:
+        return F.interpolate(x, size=shape, mode="bicubic", align_corners=False, antialias=True)
+    if all(n <= m for n, m in zip(shape, x.shape[2:])):
+        return F.interpolate(x, size=shape, mode="area")
+    return resize(x, shape)

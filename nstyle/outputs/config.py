@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_atomic
-from .errors import NStyleError
+from ..errors import NStyleError
 
 try:
     import tomllib
@@ -130,7 +130,7 @@ def write_config(path: str | Path, options: Mapping[str, Any], command: str) -> 
     that are None are left out: reading the file back then gives the parser's default,
     which is what None is in the CLI's parsed arguments.
     """
-    from . import __version__
+    from .. import __version__
 
     path = Path(path)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -302,6 +302,8 @@ def _convert(path: Path, key: str, value: Any, action: argparse.Action) -> Any:
         return value
     if isinstance(action, argparse._CountAction):
         return _scalar(path, key, value, int)
+    if action.nargs in ("*", "+") and not isinstance(value, list):
+        value = [value]  # one value where several may be given (e.g. style = "s.wav" from an older file)
     if action.nargs in ("*", "+") or isinstance(action.nargs, int) or isinstance(action, argparse._AppendAction):
         if not isinstance(value, list):
             raise NStyleError(f"{path}: option {key} takes a list, e.g. {key} = [...], got {value!r}")

@@ -1,7 +1,8 @@
-"""Spatial masks: regions of the content mapped to different style images or left untouched.
+"""Spatial masks, for images and volumes alike: regions of the content mapped to different
+styles or left untouched.
 
-A mask is a grey or colour image of the content's shape; each distinct grey value or
-colour is one region. ``load_mask`` reads it into labels 0..R-1 at the output's size,
+A mask is a grey or colour image of the content's shape (or, for a volume, a volume of
+its shape, ``RegionMask.binary``); each distinct grey value or colour is one region. ``load_mask`` reads it into labels 0..R-1 at the output's size,
 ``region_weights`` gives every region's share of each position of a layer's grid (the
 position weights of per-region style statistics), ``parse_mask_styles`` says which style
 image each region gets (or None: the region keeps the content) and ``composite`` makes
@@ -19,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-from .errors import NStyleError
-from .modalities.image import ImageLike, _open, hwc_array
+from ..errors import NStyleError
+from ..modalities.image import ImageLike, hwc_array, open_image
 
 MaskLike = ImageLike  # a path, PIL image, array or tensor, as for images
 Value = int | float | tuple  # a region's grey value, or its colour (R, G, B)
@@ -59,7 +60,7 @@ DEFAULT_FEATHER = 4
 
 @dataclass
 class RegionMask:
-    """Regions of an image: ``labels`` (H, W) int64 in 0..R-1, region r being ``values[r]``.
+    """Regions of a signal: ``labels`` (*spatial), e.g. (H, W), int64 in 0..R-1, region r being ``values[r]``.
 
     ``values`` are the source's grey values (ints, or floats for float arrays) or colours
     ((R, G, B) tuples), sorted by value / by (R, G, B): region 0 is the darkest grey, or
@@ -75,8 +76,15 @@ class RegionMask:
         return len(self.values)
 
     @property
-    def shape(self) -> tuple[int, int]:
-        return (int(self.labels.shape[0]), int(self.labels.shape[1]))
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(n) for n in self.labels.shape)
+
+    @classmethod
+    def binary(cls, inside: np.ndarray | torch.Tensor, source: str = "<array>") -> RegionMask:
+        """Two regions of any number of axes: 0 where ``inside`` is false, 1 where it is true
+        (with one style, ``parse_mask_styles`` styles region 1 and leaves region 0 alone)."""
+        labels = torch.as_tensor(np.asarray(inside, dtype=bool)).long()
+        return cls(labels, [0, 1], source)
 
     def describe(self, region: int) -> str:
         """``"value 255"`` or ``"colour (255, 0, 0)"``: region ``region`` as the user painted it."""
@@ -117,7 +125,7 @@ def load_mask(src: MaskLike, shape: tuple[int, int], name: str | None = None) ->
     label = name or (str(src) if isinstance(src, (str, Path)) else f"<{type(src).__name__}>")
     hw = _check_shape(shape)
     if isinstance(src, (str, Path)):
-        keys = _pil_keys(_open(Path(src)), label)
+        keys = _pil_keys(open_image(Path(src)), label)
     elif isinstance(src, Image.Image):
         keys = _pil_keys(ImageOps.exif_transpose(src), label)
     elif isinstance(src, (np.ndarray, torch.Tensor)):
@@ -138,22 +146,23 @@ def region_weights(
 ) -> torch.Tensor:
     """(R, 1, *spatial): the share of each region in each position of a layer's grid.
 
-    w_r(q) = (1/|P(q)|) · Σ_{p ∈ P(q)} [label(p) = r], with P(q) the mask pixels of grid
+    w_r(q) = (1/|P(q)|) · Σ_{p ∈ P(q)} [label(p) = r], with P(q) the mask samples of grid
     cell q: adaptive average pooling of the one-hot labels, whose cells are
     [floor(i·H/h), ceil((i+1)·H/h)) along each axis (exact area fractions when h divides
     H). Σ_r w_r(q) = 1 at every position. ``weights[r:r+1]`` broadcasts against a layer's
-    activations (N, C, h, w).
+    activations (N, C, *grid). Any number of axes (2 for an image, 3 for a volume).
     """
     size = tuple(int(s) for s in spatial)
-    if len(size) != 2 or min(size) < 1:
-        raise ValueError(f"region_weights: a mask has 2 spatial axes, got spatial size {tuple(spatial)}")
+    if len(size) != mask.labels.dim() or min(size) < 1:
+        raise ValueError(f"region_weights: the mask has {mask.labels.dim()} axes, got spatial size {tuple(spatial)}")
+    pool = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}[len(size)]
     labels = mask.labels if device is None else mask.labels.to(device)
     # Pool in float32 at least: half-precision sums of many 0/1 pixels lose the fractions.
     work = torch.promote_types(dtype, torch.float32)
     out = torch.empty((mask.n_regions, 1, *size), dtype=dtype, device=labels.device)
     for r in range(mask.n_regions):  # one region at a time: R one-hot maps at 4096² would be 0.5 GB
         one_hot = (labels == r).to(work)[None, None]
-        out[r] = F.adaptive_avg_pool2d(one_hot, size)[0].to(dtype)
+        out[r] = pool(one_hot, size)[0].to(dtype)
     return out
 
 
@@ -219,7 +228,7 @@ def parse_mask_styles(
 
 
 def blend_weight(mask: RegionMask, untouched: Sequence[bool], feather: int = DEFAULT_FEATHER) -> torch.Tensor:
-    """(1, 1, H, W) float32: how much of G each pixel of the final image takes.
+    """(1, 1, *spatial) float32: how much of G each sample of the final signal takes.
 
     w(p) = min(d(p), feather + 1) / (feather + 1), d(p) the chessboard distance from p to
     the nearest untouched pixel (0 on untouched pixels, ∞ when no region is untouched):
@@ -232,6 +241,7 @@ def blend_weight(mask: RegionMask, untouched: Sequence[bool], feather: int = DEF
     if isinstance(feather, bool) or not isinstance(feather, (int, np.integer)) or feather < 0:
         raise NStyleError(f"mask feather must be a whole number of pixels >= 0, got {feather!r}")
     keep = torch.tensor([bool(u) for u in untouched], device=mask.labels.device)
+    max_pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[mask.labels.dim()]
     near = keep[mask.labels].float()[None, None]  # 1 on untouched pixels
     w = 1.0 - near
     if feather == 0 or not keep.any():
@@ -239,7 +249,7 @@ def blend_weight(mask: RegionMask, untouched: Sequence[bool], feather: int = DEF
     total = w.clone()
     for _ in range(int(feather)):
         # After k dilations ``near`` is 1 within chessboard distance k of an untouched pixel.
-        near = F.max_pool2d(near, 3, stride=1, padding=1)
+        near = max_pool(near, 3, stride=1, padding=1)
         total += 1.0 - near
     return total / (feather + 1)
 
@@ -251,7 +261,7 @@ def composite(
     untouched: Sequence[bool],
     feather: int = DEFAULT_FEATHER,
 ) -> torch.Tensor:
-    """The final image w·G + (1 − w)·C, w = ``blend_weight``; G, C (N, 3, H, W), mask (H, W).
+    """The final signal w·G + (1 − w)·C, w = ``blend_weight``; G, C (N, C, *spatial), mask (*spatial).
 
     Untouched pixels are C bit for bit (0·G + 1·C), styled pixels more than ``feather``
     from an untouched region are G bit for bit. A few pixels of blend hide the seam a
@@ -259,8 +269,8 @@ def composite(
     """
     if g.shape != content.shape:
         raise ValueError(f"composite: G {tuple(g.shape)} and content {tuple(content.shape)} differ in shape")
-    if tuple(g.shape[-2:]) != mask.shape:
-        raise ValueError(f"composite: mask {mask.shape} does not match the image {tuple(g.shape[-2:])}")
+    if tuple(g.shape[2:]) != mask.shape:
+        raise ValueError(f"composite: mask {mask.shape} does not match the signal {tuple(g.shape[2:])}")
     w = blend_weight(mask, untouched, feather).to(device=g.device, dtype=g.dtype)
     return w * g + (1 - w) * content.to(device=g.device, dtype=g.dtype)
 

@@ -46,8 +46,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import NStyleError
-from .objective import (
+from ..errors import NStyleError
+from .functional import (
     FeatureNet,
     Terms,
     content_cost,
@@ -56,6 +56,7 @@ from .objective import (
     spatial_size,
     total_variation,
 )
+from ..nets.protocol import SampledNet
 from .precision import autocast, check_precision
 
 __all__ = [
@@ -279,7 +280,7 @@ class TiledObjective:
         tile: int = DEFAULT_TILE,
         margin: int | None = None,
     ) -> None:
-        if getattr(net, "sampled", False):
+        if isinstance(net, SampledNet) and net.sampled:
             raise NStyleError("tiling cannot be used with a network that samples its input (triplanar slices)")
         self.net = net
         ref = content if content is not None else style
@@ -524,3 +525,22 @@ def needs_tiling(
     ``fraction`` of the memory available on ``device`` (the rest is left for the
     optimiser's state, the targets and everything else running)."""
     return untiled_eval_bytes(shape, precision) > fraction * available_bytes(device)
+
+
+def auto_tile(shape: tuple[int, ...], device: torch.device, precision: str, stride: int = 16) -> int | None:
+    """None where one whole-image evaluation fits in half the available memory; otherwise the
+    largest tile side (a multiple of ``stride``, at least ``DEFAULT_TILE``) whose tiled
+    evaluation does.
+
+    Tiling only costs time (a second forward per tile, and the margins), so fewer, larger
+    tiles are faster; both give the same J and dJ/dG.
+    """
+    if not needs_tiling(shape, device, precision):
+        return None
+    # 0.4, not 0.5: the estimate is for the net's work alone; G, S, the L-BFGS history
+    # (up to 4 GiB) and the full-size content target live beside it.
+    budget = 0.4 * available_bytes(device)
+    side = max(DEFAULT_TILE, max(shape) // stride * stride)
+    while side > DEFAULT_TILE and tiled_eval_bytes(shape, precision, tile=side) > budget:
+        side -= stride
+    return side

@@ -23,8 +23,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from .atomic import check_writable, write_atomic
-from .engine import StepInfo
-from .errors import NStyleError
+from ..core.engine import StepInfo
+from ..errors import NStyleError
 
 FILM_EXTENSIONS = (".gif", ".mp4")
 # Frames are kept at most this many pixels on the long side (unless ``size`` asks for
@@ -45,7 +45,7 @@ FrameRenderer = Callable[[torch.Tensor], Image.Image]
 
 
 def _default_renderer(g: torch.Tensor) -> Image.Image:
-    from .modalities.image import to_pil
+    from ..modalities.image import to_pil
 
     return to_pil(g)
 

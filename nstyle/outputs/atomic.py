@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import NStyleError
+from ..errors import NStyleError
 
 _UMASK_LOCK = threading.Lock()
 

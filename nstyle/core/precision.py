@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import torch
 
-from .errors import NStyleError
+from ..errors import NStyleError
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}

@@ -1,11 +1,10 @@
-"""3D volumes in and out: NIfTI (``.nii``, ``.nii.gz``), DICOM (a folder holding a series
-of single-frame slices, or one multi-frame file) and ``.npy`` arrays.
+"""Volume files in and out: NIfTI (``.nii``, ``.nii.gz``), DICOM (a folder holding a
+series of single-frame slices, or one multi-frame file) and ``.npy`` arrays.
 
 Every input becomes a float32 tensor (1, 1, D, H, W) in [0, 1], axes as stored (NIfTI
-i, j, k -> D, H, W; DICOM slice, row, column). The intensities ``low``..``high`` map to
-0..1 (clipped): a ``window`` when given (CT in Hounsfield units, e.g. (-1000, 1000)),
-else the given percentiles of the voxels (robust, for MR). ``meta`` keeps what
-``save_volume`` needs to write the same format back:
+i, j, k -> D, H, W; DICOM slice, row, column); the mapping of the raw values to [0, 1]
+and back (a ``window``, or percentiles of the voxels) is in ``intensity``. ``meta``
+keeps what ``save_volume`` needs to write the same format back:
 
 * NIfTI (nibabel): the image (affine, header with qform/sform codes, zooms, descrip)
   and its on-disk dtype; scl_slope/scl_inter are applied on reading as nibabel does.
@@ -27,7 +26,6 @@ from __future__ import annotations
 import copy
 import gzip
 import io
-import math
 import os
 import shutil
 import tempfile
@@ -38,19 +36,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import current_umask, write_atomic
-from ..errors import NStyleError
-from .dicom import pydicom_for, read_dataset
+from ...errors import NStyleError
+from ...outputs.atomic import current_umask, write_atomic
+from ..dicom import pydicom_for, read_dataset
+from .intensity import from_unit, intensity_range, to_unit
 
 NIFTI_EXTS = (".nii", ".nii.gz")
 NPY_EXTS = (".npy",)
 DICOM_EXTS = (".dcm", ".dicom")
 ALL_EXTS = NIFTI_EXTS + NPY_EXTS + DICOM_EXTS
-
-# Preview: each mid-slice is scaled to fit a square cell of this many pixels, under a
-# label band of PREVIEW_LABEL_H pixels per row.
-PREVIEW_CELL = 256
-PREVIEW_LABEL_H = 16
 
 
 @dataclass
@@ -123,28 +117,9 @@ def load_volume(
     ``save_volume(..., keep=)`` writes back unchanged outside a mask.
     """
     path = Path(path)
-    v, meta = _read_raw(path, index)
-    if window is not None:
-        try:
-            lo, hi = (float(w) for w in window)
-        except (TypeError, ValueError):
-            raise NStyleError(f"{path}: window must be two numbers (low, high), got {window!r}") from None
-        if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
-            raise NStyleError(f"{path}: window low {lo:g} must be below high {hi:g}")
-    else:
-        try:
-            p_lo, p_hi = (float(p) for p in percentiles)
-        except (TypeError, ValueError):
-            raise NStyleError(f"{path}: percentiles must be two numbers, got {percentiles!r}") from None
-        if not 0.0 <= p_lo < p_hi <= 100.0:
-            raise NStyleError(f"{path}: percentiles must satisfy 0 <= low < high <= 100, got ({p_lo:g}, {p_hi:g})")
-        lo, hi = (float(q) for q in np.percentile(v, [p_lo, p_hi]))
-        if hi <= lo:
-            raise NStyleError(
-                f"{path}: flat volume (the {p_lo:g}th and {p_hi:g}th percentiles are both {lo:g}); "
-                "give a window or other percentiles"
-            )
-    x = np.clip((v - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+    v, meta = read_raw(path, index)
+    lo, hi = intensity_range(v, window, percentiles, source=path)
+    x = to_unit(v, lo, hi)
     tensor = torch.from_numpy(np.ascontiguousarray(x))[None, None]
     if keep_raw:
         meta = {**meta, "raw": v}
@@ -157,7 +132,7 @@ def load_mask(path: str | Path, like: VolumeSignal) -> torch.Tensor:
     Its shape must equal ``like``'s.
     """
     path = Path(path)
-    v, meta = _read_raw(path, None)
+    v, meta = read_raw(path, None)
     want = tuple(like.tensor.shape[2:])
     if v.shape != want:
         raise NStyleError(
@@ -169,7 +144,7 @@ def load_mask(path: str | Path, like: VolumeSignal) -> torch.Tensor:
     return torch.from_numpy((v > 0.5).astype(np.float32))[None, None]
 
 
-def _read_raw(path: Path, index: int | None) -> tuple[np.ndarray, dict]:
+def read_raw(path: Path, index: int | None) -> tuple[np.ndarray, dict]:
     """(D, H, W) float64 values in the file's units, and meta."""
     if not path.exists():
         raise NStyleError(f"{path}: no such file or folder")
@@ -499,7 +474,7 @@ def save_volume(
         raise NStyleError(f"{path}: expected a (1, 1, D, H, W) volume tensor, got {tuple(getattr(x, 'shape', ()))}")
     arr = x.detach().to("cpu", torch.float64).numpy()[0, 0]
     _check_finite(path, arr)
-    v = like.low + np.clip(arr, 0.0, 1.0) * (like.high - like.low)
+    v = from_unit(arr, like.low, like.high)
     meta = like.meta
     if keep is not None:
         raw = meta.get("raw")
@@ -665,50 +640,3 @@ def _save_dicom_series(v: np.ndarray, path: Path, like: VolumeSignal) -> Path:
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return path
-
-
-# =========================================================================== preview
-
-
-def _mid_slices(t: torch.Tensor) -> list[np.ndarray]:
-    a = t.detach().to("cpu", torch.float32).numpy()
-    while a.ndim > 3:
-        a = a[0]
-    if a.ndim != 3:
-        raise ValueError(f"preview needs (1, 1, D, H, W) or (D, H, W) volumes, got {tuple(t.shape)}")
-    d, h, w = a.shape
-    return [a[d // 2], a[:, h // 2], a[:, :, w // 2]]
-
-
-def preview(volumes: list[torch.Tensor], labels: list[str], path: str | Path) -> Path:
-    """A PNG: one row per volume, its three orthogonal mid-slices (D, H, W axis) side by side.
-
-    Each slice ([0, 1] -> grey) is scaled to fit a PREVIEW_CELL square cell, keeping its
-    aspect in voxels; each row has a PREVIEW_LABEL_H band above it with its label. The
-    image is 3 * PREVIEW_CELL wide and len(volumes) * (PREVIEW_CELL + PREVIEW_LABEL_H) high.
-    """
-    from PIL import Image, ImageDraw
-
-    path = Path(path)
-    if len(volumes) != len(labels):
-        raise NStyleError(f"{path}: {len(volumes)} volumes but {len(labels)} labels")
-    if not volumes:
-        raise NStyleError(f"{path}: no volumes to preview")
-    cell, band = PREVIEW_CELL, PREVIEW_LABEL_H
-    sheet = Image.new("L", (3 * cell, len(volumes) * (cell + band)), 0)
-    draw = ImageDraw.Draw(sheet)
-    for r, (vol, label) in enumerate(zip(volumes, labels)):
-        top = r * (cell + band)
-        draw.text((4, top + 2), str(label), fill=255)
-        for c, sl in enumerate(_mid_slices(vol)):
-            g = (np.nan_to_num(np.clip(sl, 0.0, 1.0)) * 255.0 + 0.5).astype(np.uint8)
-            im = Image.fromarray(g)
-            h, w = g.shape
-            s = cell / max(h, w)
-            size = (max(1, round(w * s)), max(1, round(h * s)))
-            im = im.resize(size, Image.NEAREST)
-            sheet.paste(im, (c * cell + (cell - size[0]) // 2, top + band + (cell - size[1]) // 2))
-    buf = io.BytesIO()
-    sheet.save(buf, format="PNG")
-    payload = buf.getvalue()
-    return write_atomic(path, lambda tmp: tmp.write_bytes(payload))

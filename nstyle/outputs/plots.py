@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from .atomic import check_writable, write_atomic
-from .engine import StepInfo
-from .errors import NStyleError
+from ..core.engine import StepInfo
+from ..errors import NStyleError
 
 
 def _figure(rows: int, row_height: float = 2.4):
@@ -25,7 +25,8 @@ def _figure(rows: int, row_height: float = 2.4):
     return plt, fig, [a[0] for a in axes]
 
 
-def _save(plt, fig, path: str | Path) -> Path:
+def save_figure(plt, fig, path: str | Path) -> Path:
+    """Write a matplotlib figure atomically (format from the extension) and close it."""
     def write(tmp: Path) -> None:
         fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".").lower())
 
@@ -37,7 +38,7 @@ def _save(plt, fig, path: str | Path) -> Path:
 
 def plot_audio(content: str | Path, style: str | Path, result: str | Path, path: str | Path, options: dict[str, Any]) -> Path:
     """Log-magnitude spectrograms of C, S and G (first channel), one above the other."""
-    from .modalities.audio import load_audio, log_magnitude
+    from ..modalities.audio import load_audio, log_magnitude
 
     rate, n_fft, hop = options["rate"], options["n_fft"], options["hop"]
     plt, fig, axes = _figure(3)
@@ -49,12 +50,12 @@ def plot_audio(content: str | Path, style: str | Path, result: str | Path, path:
         ax.set_title(f"{label}: {Path(src).name}", loc="left", fontsize=9)
         ax.set_ylabel("kHz")
     axes[-1].set_xlabel("seconds")
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def plot_series(content: str | Path, style: str | Path, result: str | Path, path: str | Path, options: dict[str, Any]) -> Path:
     """The first leads of C, S and G as traces (at most 3 leads, the first 5000 samples)."""
-    from .modalities.series import load_series
+    from ..modalities.series import load_series
 
     cols, tcol = options.get("columns"), options.get("time_column")
     style_cols = options.get("style_columns") or cols
@@ -72,7 +73,7 @@ def plot_series(content: str | Path, style: str | Path, result: str | Path, path
         ax.set_title(f"{label}: {Path(sig.source).name}", loc="left", fontsize=9)
         ax.legend(loc="upper right", fontsize=7)
     axes[-1].set_xlabel("seconds" if sigs[0].rate else "samples")
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 PLOT_EXTENSIONS = (".png", ".pdf", ".svg")
@@ -135,4 +136,4 @@ def plot_losses(
     ax.set_title(title or "J = α·J_content + β·J_style", loc="left", fontsize=10)
     ax.legend(loc="upper right", fontsize=8)
     ax.grid(True, which="major", alpha=0.3)
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)

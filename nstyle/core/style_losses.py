@@ -35,8 +35,8 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from .errors import NStyleError
-from .objective import gram_matrix, layer_style_cost_from_grams, scaled_gram
+from ..errors import NStyleError
+from .functional import gram_matrix, layer_style_cost_from_grams, scaled_gram
 
 __all__ = [
     "DEFAULT_STYLE_LOSS",

