@@ -14,7 +14,7 @@ DEMO_STYLE   := ihc.png
 DEMO_ARGS    ?= --size 384 --steps 150
 SAMPLE       := $(PY) -c 'import sys; from nstyle.samples import sample_path; print(sample_path(sys.argv[1]))'
 
-.PHONY: demo test bench bench-speed clean
+.PHONY: demo test test-fast check bench bench-speed clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,19 @@ demo: $(STAMP)
 	$(VENV)/bin/nstyle image "$$($(SAMPLE) $(DEMO_CONTENT))" "$$($(SAMPLE) $(DEMO_STYLE))" \
 	    -o out/demo.png $(DEMO_ARGS)
 
+# Every test, slow end-to-end runs included (what CI runs).
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The quick loop: skips the tests marked slow (end-to-end runs through the network).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+# Lint (ruff: pyflakes, pycodestyle, isort, complexity, bugbear) and type-check the core
+# packages (mypy; which files is set in pyproject.toml). No formatting check.
+check: $(STAMP)
+	$(VENV)/bin/ruff check nstyle tests benchmarks docs
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_image.py

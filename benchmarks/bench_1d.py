@@ -12,7 +12,8 @@ Three cases, each with nstyle's defaults:
   Waveform mode optimises the samples through the STFT (``RandomBranches`` with
   ``preprocess=log_magnitude``); magnitude mode optimises the log-magnitude itself (the
   net sees its absolute value). Griffin-Lim (64 iterations, from the content's phase),
-  which magnitude mode runs once after the last step, is timed separately, once per run.
+  which magnitude mode runs once after the last step (the adapter's ``finish``), is timed
+  separately, once per run.
 * **ECG series**: pydicom's bundled ``waveform_ecg.dcm`` (12 leads x 10000 samples),
   each lead standardised; style is the same recording reversed in time (pydicom bundles
   one ECG; the Grams' values, not the cost, depend on the choice). Branches from
@@ -21,10 +22,13 @@ Three cases, each with nstyle's defaults:
 
 For each case this times
 
-* **nstyle**: the objects ``stylize_audio`` / ``stylize_series`` build (the network, a
-  ``StyleObjective`` and ``optimize(..., optimizer="lbfgs")``), built here rather than
-  through those functions so that file loading and Griffin-Lim stay out of the timing.
-  The content activations and style Grams are computed once, before the first step.
+* **nstyle**: what ``stylize_audio`` / ``stylize_series`` run (``_common.prepare``: the
+  kind's settings, loader and network through nstyle's own adapter, then
+  ``nstyle.pipeline.build_objective``, ``start_at_scale`` and ``optimize`` with the
+  optimiser the run picks, L-BFGS), so every default above is nstyle's own. The inputs go
+  through nstyle's loaders (the looped clips as float WAVs, the reversed ECG as a ``.npy``,
+  written to a scratch folder first); loading and Griffin-Lim stay out of the timing. The
+  content activations and style Grams are computed once, before the first step.
 * **reference**: a plain loop written here, under ``torch.optim.LBFGS(max_iter=1)`` with
   nstyle's settings (lr 1, history 50, no tolerances), with the same network weights and
   the same costs, written out below. It is the naive way: every closure call recomputes
@@ -36,8 +40,8 @@ Each configuration runs in a fresh subprocess (this script with a hidden flag), 
 timed steps (the mean is printed in the log too). With ``--repeats R`` each configuration
 runs R times, nstyle and reference alternating which goes first, and the table keeps the
 fastest s/step and lowest peak of each. Peak memory is the extra memory a run needs above
-what is held just before it (network, signals, interpreter), measured as in
-bench_image.py: on CPU the peak resident set (VmHWM, reset through /proc/self/clear_refs
+what is held just before it (network, signals, interpreter), measured by
+``_common.MemoryProbe`` (as in bench_image.py): on CPU the peak resident set (VmHWM, reset through /proc/self/clear_refs
 after a malloc_trim) minus the resident set at that moment; on CUDA
 ``torch.cuda.max_memory_allocated`` minus the memory allocated then. J at the first step
 is printed for both and compared, as a check that both compute the same objective.
@@ -52,10 +56,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import statistics
-import subprocess
-import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,25 +64,32 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_image import (  # shared pieces
+from _common import (
     MemoryProbe,
-    _sync,
+    Setup,
+    StepClock,
     add_run_options,
     checked_device,
     header,
+    lbfgs_args,
+    markdown_table,
+    plain_gram,
+    prepare,
+    run_worker,
+    sync,
 )
 
-RATE = 22050
+from nstyle.options import AudioSettings
+
+AUDIO = AudioSettings()  # nstyle's defaults for sound: rate, n_fft, hop, Griffin-Lim iterations
+RATE = AUDIO.rate
 SECONDS = 10.0
-N_FFT, HOP = 1024, 256
+N_FFT, HOP = AUDIO.n_fft, AUDIO.hop
 CONTENT_WAV = Path("/usr/share/sounds/alsa/Front_Center.wav")
 STYLE_WAV = Path("/usr/share/sounds/alsa/Noise.wav")
 ECG_FILE = "waveform_ecg.dcm"
-GRIFFIN_LIM_ITERS = 64
+GRIFFIN_LIM_ITERS = AUDIO.griffin_lim_iters
 SEED = 0
-LBFGS_ARGS = {"lr": 1.0, "max_iter": 1, "history_size": 50, "tolerance_grad": 0.0, "tolerance_change": 0.0}
 CASES = {"waveform": "audio waveform, 10 s", "magnitude": "audio magnitude, 10 s", "series": "ECG 12 x 10000"}
 IMPLS = ("nstyle", "reference")
 
@@ -96,7 +104,7 @@ def synthetic_audio(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     k = f1 / f0
     chirp = 0.5 * np.sin(2 * np.pi * f0 * dur / np.log(k) * (k ** (t / dur) - 1.0))
     noise = np.clip(0.2 * np.random.default_rng(SEED).standard_normal(n), -1, 1)
-    as_t = lambda a: torch.from_numpy(a.astype(np.float32))[None, None]
+    as_t = lambda a: torch.from_numpy(a.astype(np.float32))[None, None]  # noqa: E731
     return as_t(chirp), as_t(noise)
 
 
@@ -116,121 +124,92 @@ def audio_pair() -> tuple[torch.Tensor, torch.Tensor, str]:
     return looped(CONTENT_WAV), looped(STYLE_WAV), f"content {CONTENT_WAV.name}, style {STYLE_WAV.name}, looped"
 
 
-def ecg_raw() -> torch.Tensor:
-    from pydicom.data import get_testdata_file
+def write_wav(x: torch.Tensor, path: Path) -> Path:
+    """(1, 1, T) as a float WAV at RATE: ``load_audio`` reads the same samples back."""
+    import soundfile as sf
 
-    from nstyle.modalities.series import load_series
-
-    return load_series(get_testdata_file(ECG_FILE)).tensor  # (1, 12, 10000), the file's units
+    sf.write(str(path), x[0].T.numpy(), RATE, subtype="FLOAT")
+    return path
 
 
 @dataclass
 class Case:
-    """Everything both loops share: the network, the signals and the weights."""
+    """What both loops share: nstyle's run (network, signals, weights) and the raw inputs."""
 
-    net: torch.nn.Module  # nstyle.nets.random.RandomBranches
-    c_raw: torch.Tensor  # content as loaded (waveform / standardised series)
+    run: Setup
+    c_raw: torch.Tensor  # content as loaded (waveform / the standardised series)
     s_raw: torch.Tensor
-    c_in: torch.Tensor  # what StyleObjective gets as C and S (log-magnitude in magnitude mode)
-    s_in: torch.Tensor
-    g0: torch.Tensor
-    content_layer: str
-    layers: dict[str, float]
-    alpha: float
-    beta: float
     info: str
 
 
 def build_case(name: str, device: torch.device) -> Case:
-    """The objects stylize_audio / stylize_series build, with their defaults."""
-    from nstyle.modalities.audio import log_magnitude
-    from nstyle.nets.random import RandomBranches, parse_branches
-    from nstyle.signals import (
-        AUDIO_STYLE_WEIGHT,
-        DEFAULT_AUDIO_BRANCHES,
-        SERIES_STYLE_WEIGHT,
-        _noise_like,
-        _stats,
-        _weights,
-        estimate_period,
-        series_branches,
-    )
+    """The run stylize_audio / stylize_series sets up, with their defaults (targets not built).
 
-    if name in ("waveform", "magnitude"):
-        c, s, source = audio_pair()
-        c, s = c.to(device), s.to(device)
-        n_bins = N_FFT // 2 + 1
-        if name == "waveform":
-            spectrum, c_in, s_in = (lambda x: log_magnitude(x, N_FFT, HOP)), c, s
+    The inputs go through nstyle's own loaders: the looped clips as float WAVs, the
+    reversed ECG as a ``.npy`` (leads x samples), written to a scratch folder first.
+    """
+    from pydicom.data import get_testdata_file
+
+    with tempfile.TemporaryDirectory() as folder:
+        if name in ("waveform", "magnitude"):
+            c, s, source = audio_pair()
+            paths = write_wav(c, Path(folder) / "content.wav"), write_wav(s, Path(folder) / "style.wav")
+            run = prepare("audio", *paths, device, mode=name)
+            c_raw = run.signals.meta.waveform  # the content waveform, as loaded
+            s_raw = s.to(device) if name == "magnitude" else run.style
+            frames = 1 + c_raw.shape[-1] // HOP
+            info = (f"{source}; {c_raw.shape[-1]} samples at {RATE} Hz, {frames} frames x {N_FFT // 2 + 1} bins; "
+                    f"branches {run.settings.branches}")
+        elif name == "series":
+            from nstyle.modalities.series import load_series
+
+            ecg = get_testdata_file(ECG_FILE)
+            reversed_path = Path(folder) / "reversed.npy"
+            np.save(reversed_path, load_series(ecg).tensor[0].flip(-1).numpy())  # (12, 10000), the file's units
+            run = prepare("series", ecg, reversed_path, device)
+            c_raw, s_raw = run.content, run.style
+            info = (f"{ECG_FILE} ({c_raw.shape[1]} leads x {c_raw.shape[-1]} samples), style = it reversed in time; "
+                    f"period {run.network.options['period']} samples, branches {run.network.options['branches']}")
         else:
-            spectrum, c_in, s_in = torch.abs, log_magnitude(c, N_FFT, HOP), log_magnitude(s, N_FFT, HOP)
-        branches = parse_branches(DEFAULT_AUDIO_BRANCHES)
-        net = RandomBranches(n_bins, branches, dims=1, seed=0, preprocess=spectrum).to(device)
-        g0 = _noise_like(c, SEED) if name == "waveform" else _noise_like(c_in, SEED).abs()
-        beta = AUDIO_STYLE_WEIGHT
-        frames = 1 + c.shape[-1] // HOP
-        info = (f"{source}; {c.shape[-1]} samples at {RATE} Hz, {frames} frames x {n_bins} bins; "
-                f"branches {DEFAULT_AUDIO_BRANCHES}")
-    elif name == "series":
-        raw = ecg_raw()
-        mean, std = _stats(raw)
-        c = ((raw - mean) / std).to(device)
-        s = c.flip(-1).contiguous()
-        period = estimate_period(raw)
-        branches = series_branches(min(period, c.shape[-1]))
-        net = RandomBranches(c.shape[1], branches, dims=1, seed=0).to(device)
-        c_in, s_in = c, s
-        g0 = _noise_like(c, SEED)
-        beta = SERIES_STYLE_WEIGHT
-        spec = ",".join(f"{b.width}" + (f"x{b.dilation}" if b.dilation > 1 else "") + f":{b.filters}" for b in branches)
-        info = (f"{ECG_FILE} ({c.shape[1]} leads x {c.shape[-1]} samples), style = it reversed in time; "
-                f"period {period} samples, branches {spec}")
-    else:
-        raise ValueError(name)
-    content_layer, layers, alpha, beta = _weights(net, c_in, None, None, None, beta)
-    return Case(net, c, s, c_in, s_in, g0.to(device), content_layer, layers, alpha, beta,
-                f"{info}; content {content_layer}, style {','.join(layers)}, α={alpha:.4g}, β={beta:g}")
+            raise ValueError(name)
+    return Case(run, c_raw, s_raw, info)
+
+
+def describe(case: Case) -> str:
+    content_layers, layers, alpha, beta = case.run.weights()
+    return (f"{case.info}; content {','.join(content_layers)}, style {','.join(layers)}, α={alpha:.4g}, "
+            f"β={beta:g}")
 
 
 # ----------------------------------------------------------------------------- nstyle
 
 
-def run_nstyle(name: str, case: Case, total_steps: int, device: torch.device) -> tuple[list[float], float, object]:
-    """Step end times (index 0: the start), J at the first step and the run."""
-    from nstyle.core.engine import optimize
-    from nstyle.core.objective import StyleObjective
-
-    times: list[float] = []
-
-    def tick(info, g) -> None:  # optimize's record() has already synced J to floats
-        _sync(device)
-        times.append(time.perf_counter())
-
-    objective = StyleObjective(case.net, case.c_in, case.s_in, case.content_layer, case.layers, case.alpha, case.beta)
-    _sync(device)
-    times.append(time.perf_counter())  # the targets are built: from here on, steps only
-    run = optimize(objective, case.g0, total_steps, optimizer="lbfgs", callback=tick)
-    return times, run.history[0].total, run
+def run_nstyle(name: str, case: Case, clock: StepClock, total_steps: int) -> tuple[float, object]:
+    """nstyle's steps (the targets are built first, off the clock); J at the first step and the run."""
+    case.run.build()
+    clock.start()  # the targets are built: from here on, steps only
+    result = case.run.optimize(total_steps, callback=clock)
+    return result.history[0].total, result
 
 
 def time_griffin_lim(case: Case, g: torch.Tensor, device: torch.device) -> float:
-    """Seconds for magnitude mode's phase recovery, as stylize_audio runs it after the steps."""
-    from nstyle.modalities.audio import griffin_lim, stft_phase
-
-    _sync(device)
+    """Seconds for magnitude mode's phase recovery, as the run finishes it after the steps."""
+    sync(device)
     t0 = time.perf_counter()
-    phase = stft_phase(case.c_raw, N_FFT, HOP)
-    griffin_lim(g.detach().abs(), N_FFT, HOP, length=case.c_raw.shape[-1], n_iter=GRIFFIN_LIM_ITERS, phase=phase)
-    _sync(device)
+    case.run.modality.finish(g.detach(), case.run.signals, case.run.settings)
+    sync(device)
     return time.perf_counter() - t0
 
 
 # ----------------------------------------------------------------------------- reference
 
 
-def run_reference(name: str, case: Case, total_steps: int, device: torch.device) -> tuple[list[float], float, None]:
+def run_reference(name: str, case: Case, clock: StepClock, total_steps: int) -> tuple[float, None]:
     """A plain loop that recomputes every target, STFTs included, in every closure call."""
-    convs = {f"relu_{bname}": conv for bname, conv in case.net.convs.items()}  # same weights
+    run = case.run
+    (content_layer,), layers, alpha, beta = run.weights()
+    device = run.device
+    convs = {f"relu_{bname}": conv for bname, conv in run.model.convs.items()}  # same weights
     window = torch.hann_window(N_FFT, device=device)
 
     def spectrogram(x: torch.Tensor) -> torch.Tensor:  # (1, 1, T) -> log(1 + |STFT|), (1, 513, frames)
@@ -243,43 +222,37 @@ def run_reference(name: str, case: Case, total_steps: int, device: torch.device)
     elif name == "magnitude":  # G is the log-magnitude, C and S are waveforms
         g_to_net, cs_to_net = torch.abs, (lambda x: spectrogram(x).abs())
     else:
-        g_to_net = cs_to_net = lambda x: x
+        g_to_net = cs_to_net = lambda x: x  # noqa: E731
 
     def relu_conv(h: torch.Tensor, layer: str) -> torch.Tensor:
         conv = convs[layer]
         return torch.relu(F.conv1d(h, conv.weight, dilation=conv.dilation))
 
-    def gram(a: torch.Tensor) -> torch.Tensor:  # G / (2 · M · n_C)
-        f = a.flatten(2)
-        return (f @ f.transpose(1, 2)) / (2.0 * f.shape[2] * f.shape[1])
-
-    g = case.g0.detach().clone().contiguous().requires_grad_(True)
-    opt = torch.optim.LBFGS([g], **LBFGS_ARGS)
+    g = run.start().detach().clone().contiguous().requires_grad_(True)
+    opt = torch.optim.LBFGS([g], **lbfgs_args(g.numel()))
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
         with torch.no_grad():  # the targets, again, every call
             x_c, x_s = cs_to_net(case.c_raw), cs_to_net(case.s_raw)
-            content_act = relu_conv(x_c, case.content_layer)
-            style_grams = {n: gram(relu_conv(x_s, n)) for n in case.layers}
+            content_act = relu_conv(x_c, content_layer)
+            style_grams = {n: plain_gram(relu_conv(x_s, n)) for n in layers}
         x_g = g_to_net(g)
-        acts = {n: relu_conv(x_g, n) for n in set(case.layers) | {case.content_layer}}
-        j_content = 0.5 * (acts[case.content_layer] - content_act).pow(2).sum()
-        j_style = sum(lam * (gram(acts[n]) - style_grams[n]).pow(2).sum() for n, lam in case.layers.items())
-        loss = case.alpha * j_content + case.beta * j_style
+        acts = {n: relu_conv(x_g, n) for n in set(layers) | {content_layer}}
+        j_content = 0.5 * (acts[content_layer] - content_act).pow(2).sum()
+        j_style = sum(lam * (plain_gram(acts[n]) - style_grams[n]).pow(2).sum() for n, lam in layers.items())
+        loss = alpha * j_content + beta * j_style
         loss.backward()
         return loss
 
-    _sync(device)
-    times = [time.perf_counter()]
+    clock.start()
     first = None
     for _ in range(total_steps):
         loss = opt.step(closure)
         if first is None:
             first = float(loss.detach())
-        _sync(device)
-        times.append(time.perf_counter())
-    return times, float(first), None
+        clock.tick()
+    return float(first), None
 
 
 # ----------------------------------------------------------------------------- worker
@@ -292,41 +265,30 @@ def worker(spec: dict) -> dict:
         torch.set_num_threads(spec["threads"])
     case = build_case(spec["case"], device)
     warmup, steps = spec["warmup"], spec["steps"]
+    clock = StepClock(device)
     probe = MemoryProbe(device)
     probe.start()
     fn = run_nstyle if spec["impl"] == "nstyle" else run_reference
-    times, j0, run = fn(spec["case"], case, warmup + steps, device)
+    j0, result = fn(spec["case"], case, clock, warmup + steps)
     peak = probe.peak_mib()
-    if len(times) < warmup + steps + 1:
-        raise RuntimeError(f"only {len(times) - 1} of {warmup + steps} steps ran")
-    durations = [b - a for a, b in zip(times[warmup:], times[warmup + 1:])]
-    out = {"s_per_step": statistics.median(durations), "mean_s_per_step": statistics.fmean(durations),
-           "peak_mib": peak, "j0": j0, "mem_method": probe.method, "info": case.info}
+    out = {**clock.per_step(warmup, steps), "peak_mib": peak, "j0": j0, "mem_method": probe.method,
+           "info": describe(case)}
     if spec["impl"] == "nstyle" and spec["case"] == "magnitude":
-        out["griffin_lim_s"] = time_griffin_lim(case, run.g, device)
+        out["griffin_lim_s"] = time_griffin_lim(case, result.g, device)
     return out
 
 
 def run_config(spec: dict) -> dict:
     """Run ``worker(spec)`` in a fresh interpreter and return its result."""
-    cmd = [sys.executable, os.path.abspath(__file__), "--_worker", json.dumps(spec)]
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"worker failed for {spec['impl']} {spec['case']}")
-    return json.loads(lines[-1])
+    return run_worker(__file__, spec, f"worker failed for {spec['impl']} {spec['case']}")
 
 
 # ----------------------------------------------------------------------------- report
 
 
 def table(rows: list[list[str]]) -> str:
-    cols = ["case", "nstyle s/step", "reference s/step", "ratio", "nstyle peak MiB", "reference peak MiB"]
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
-    fmt = lambda cells: "| " + " | ".join(
-        v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(cells, widths))) + " |"
-    return "\n".join([fmt(cols), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(fmt, rows)])
+    return markdown_table(["case", "nstyle s/step", "reference s/step", "ratio", "nstyle peak MiB",
+                           "reference peak MiB"], rows, left=(0,))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -336,8 +298,8 @@ def main(argv: list[str] | None = None) -> None:
                    help=f"comma-separated, from {', '.join(CASES)} (default all)")
     a = p.parse_args(argv)
 
-    if a._worker:
-        print(json.dumps(worker(json.loads(a._worker))), flush=True)
+    if a.worker:
+        print(json.dumps(worker(json.loads(a.worker))), flush=True)
         return
 
     device = checked_device(p, a.device)

@@ -9,8 +9,10 @@ printed as a markdown table:
   bf16 and fp16). FLOPs per forward: 2·C_in·C_out·9·H·W = 4.83 GFLOP. Three untimed forwards,
   then the best of 5 repeats of 10 forwards.
 * **eval**: seconds per *evaluation* (one forward of G to the deepest layer used plus the
-  backward to G: ``StyleObjective(...)(g).total.backward()``; nstyle's defaults: bundled VGG16,
-  content relu4_2, style relu1_1 ... relu5_1 with λ = 1, α = 256²/(H·W), β = 5e6) at each size
+  backward to G: ``objective(g).total.backward()``, the objective ``nstyle.pipeline`` builds
+  for ``stylize`` at the output size (``_common.prepare``; untiled), with nstyle's defaults:
+  bundled VGG16, content relu4_2, style relu1_1 ... relu5_1 with λ = 1, α = 256²/(H·W),
+  β = 5e6) at each size
   (default 256, 512, 1024 px, astronaut.png / ihc.png, G = the content plus Gaussian noise of
   σ 0.1, seed 0) and precision. The FLOP count is analytic, from the network's convolution
   shapes: every convolution up to conv5_1 forward (2·C_in·C_out·9·H·W) and once more for its
@@ -19,7 +21,8 @@ printed as a markdown table:
   pooling, the Grams and the costs are not counted (the Grams' share, 4·M·n_C² per style layer
   forward and backward, is printed below the table). Achieved GFLOP/s is that count over the
   median time, and "% peak" divides it by the measured peak of the same precision. The
-  **plain** row is the reference of bench_image.py in one evaluation: the whole VGG16
+  **plain** row is the reference of bench_image.py (``_common.PlainVGGLoss``) in one
+  evaluation: the whole VGG16
   through pool5, contiguous (NCHW) memory, fp32, the costs written out; its FLOPs are counted
   the same way (forward to pool5, input gradients back from relu5_1). For every precision
   other than fp32 the table shows what it does to the loss and the gradient at the same G:
@@ -29,7 +32,7 @@ printed as a markdown table:
 * **equal-loss**: time to equal loss on real image pairs (``--pairs content:style,...``,
   names of scikit-image sample images or paths; default astronaut.png:ihc.png and
   coffee.png:hubble_deep_field.jpg) at ``--size`` (512). The *reference* is a plain
-  single-scale loop written here (as bench_image's: whole VGG16 through pool5, contiguous,
+  single-scale loop (``_common.PlainVGGLoss``, as bench_image's: whole VGG16 through pool5, contiguous,
   fp32, the costs written out, ``torch.optim.LBFGS`` max_iter 1, history 50, lr 1, start at
   the content) run for ``--ref-steps`` (500) steps; it minimises the same J as nstyle at the
   output size (same net, layers, α, β, C and S resized the same way); its J at the last step
@@ -48,13 +51,13 @@ printed as a markdown table:
   process; the results are saved side by side (reference | nstyle) as PNGs in
   ``--out-dir``.
 * **memory**: peak memory of one evaluation at 1024, 2048 and 4096 px
-  (``--memory-sizes``), in a fresh process each, measured as bench_image.py does (CPU: peak
+  (``--memory-sizes``), in a fresh process each, measured by ``_common.MemoryProbe`` (CPU: peak
   resident set above the resident set before, VmHWM reset through /proc/self/clear_refs;
   CUDA: max_memory_allocated above the allocated memory before): *setup* (building the
   objective: content activations and style Grams) and *eval* (one forward + backward) are
-  measured separately. Untiled ``StyleObjective`` up to ``--max-untiled`` px (2048), and
-  tiled ``nstyle.tiling.TiledObjective(..., tile=--tile)`` at every size, in each precision;
-  the seconds of that one (cold) evaluation are printed too.
+  measured separately. Untiled (nstyle's ``StyleObjective``) up to ``--max-untiled`` px
+  (2048), and tiled ``nstyle.core.tiling.TiledObjective(..., tile=--tile)`` of the same J at
+  every size, in each precision; the seconds of that one (cold) evaluation are printed too.
 
 ``--quick`` is a smoke check: eval at 128 and 256 px, equal loss at 256 px with 20 reference
 steps (and nstyle given 20 steps per scale), memory at 512 and 1024 px.
@@ -72,27 +75,27 @@ import argparse
 import inspect
 import json
 import math
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
-from torch import nn
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_image import (  # shared pieces
-    CONTENT_IMAGE,
-    LBFGS_ARGS,
-    STYLE_IMAGE,
+from _common import (
     MemoryProbe,
-    _sync,
+    PlainVGGLoss,
     add_run_options,
     checked_device,
     header,
+    lbfgs_args,
+    markdown_table,
+    prepare,
+    settings_for,
+    sync,
+    worker_process,
 )
+from bench_image import CONTENT_IMAGE, STYLE_IMAGE  # the same pair
+from torch import nn
 
 SECTIONS = ("peak", "eval", "equal-loss", "memory")
 NET = "vgg16"
@@ -105,18 +108,6 @@ REEVAL_MARGIN = 0.05  # re-evaluate a step whose reported J is within this of th
 # ----------------------------------------------------------------------------- setup
 
 
-def objective_settings(c: torch.Tensor) -> tuple[str, dict[str, float], float, float]:
-    """nstyle's default content layer, style layers, α (for this C) and β."""
-    from nstyle.api import (
-        DEFAULT_CONTENT_LAYER,
-        DEFAULT_STYLE_LAYERS,
-        DEFAULT_STYLE_WEIGHT,
-        default_content_weight,
-    )
-
-    return DEFAULT_CONTENT_LAYER, dict(DEFAULT_STYLE_LAYERS), default_content_weight(c), DEFAULT_STYLE_WEIGHT
-
-
 def image_path(name: str) -> Path:
     """A path as given, else one of scikit-image's sample images."""
     from nstyle.samples import sample_path
@@ -124,13 +115,12 @@ def image_path(name: str) -> Path:
     return Path(name) if Path(name).is_file() else sample_path(name)
 
 
-def load_images(content: str, style: str, size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """C at long side ``size`` and S at C's long side, as ``stylize`` loads them."""
-    from nstyle.modalities.image import load_image
-
-    c = load_image(image_path(content), size=size).tensor
-    s = load_image(image_path(style), size=max(c.shape[-2:])).tensor
-    return c.to(device), s.to(device)
+def prepare_images(content: str, style: str, size: int, device: torch.device, **options):
+    """The run of ``stylize(content, style, size=size, **options)`` (C at long side ``size``, S
+    at C's long side, the bundled VGG16, nstyle's default layers, α and β), never tiled
+    unless asked below; targets not built."""
+    return prepare("image", image_path(content), image_path(style), device, size=size, net=NET, tile="none",
+                   **options)
 
 
 def noisy(c: torch.Tensor, sigma: float = 0.1) -> torch.Tensor:
@@ -139,50 +129,17 @@ def noisy(c: torch.Tensor, sigma: float = 0.1) -> torch.Tensor:
     return (c.cpu() + sigma * torch.randn(c.shape, generator=gen)).clamp(0, 1).to(c.device)
 
 
-def make_objective(net, c, s, precision: str, tile: int | None = None, margin: int | None = None):
-    """nstyle's default objective for C, S; tiled when ``tile`` is given."""
-    from nstyle.core.objective import StyleObjective
-
-    layer, style, alpha, beta = objective_settings(c)
+def make_objective(run, precision: str, tile: int | None = None, margin: int | None = None):
+    """nstyle's default objective for ``run``'s C and S (``nstyle.pipeline.build_objective``); a
+    ``TiledObjective`` of that J when ``tile`` is given (at any size, with ``margin``)."""
     if tile is None:
-        return StyleObjective(net, c, s, layer, style, alpha, beta, precision=precision)
+        return run.replace(precision=precision).build(start=False).objective
     from nstyle.core.tiling import TiledObjective
 
+    content_layers, style_weights, alpha, beta = run.weights()
     extra = {} if margin is None else {"margin": margin}
-    return TiledObjective(net, c, s, layer, style, alpha, beta, precision=precision, tile=tile, **extra)
-
-
-class PlainLoss:
-    """bench_image's reference: the whole VGG through pool5 in NCHW, the costs written out."""
-
-    def __init__(self, net, c: torch.Tensor, s: torch.Tensor) -> None:
-        self.net = net
-        self.content_layer, self.style_layers, self.alpha, self.beta = objective_settings(c)
-        self.wanted = set(self.style_layers) | {self.content_layer}
-        with torch.no_grad():  # the targets, once
-            self.style_grams = {n: self.gram(a) for n, a in self.features(s).items() if n in self.style_layers}
-            self.content_act = self.features(c)[self.content_layer]
-
-    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        h = self.net.preprocess(x)
-        acts = {}
-        for name, module in zip(self.net.names, self.net.layers):  # every layer, pool5 included
-            h = module(h)
-            if name in self.wanted:
-                acts[name] = h
-        return acts
-
-    @staticmethod
-    def gram(a: torch.Tensor) -> torch.Tensor:  # G / (2 · M · n_C)
-        f = a.flatten(2)
-        return (f @ f.transpose(1, 2)) / (2.0 * f.shape[2] * f.shape[1])
-
-    def __call__(self, g: torch.Tensor) -> torch.Tensor:
-        acts = self.features(g)
-        j_content = 0.5 * (acts[self.content_layer] - self.content_act).pow(2).sum()
-        j_style = sum(lam * (self.gram(acts[n]) - self.style_grams[n]).pow(2).sum()
-                      for n, lam in self.style_layers.items())
-        return self.alpha * j_content + self.beta * j_style
+    return TiledObjective(run.model, run.content, run.style, content_layers, style_weights, alpha, beta,
+                          precision=precision, tile=tile, **extra)
 
 
 def conv_flops(net, hw: tuple[int, int], last: str, backward_from: str | None = None) -> float:
@@ -195,7 +152,7 @@ def conv_flops(net, hw: tuple[int, int], last: str, backward_from: str | None = 
     stop = net.index[last]
     back = net.index[backward_from or last]
     total = 0.0
-    for i, (name, m) in enumerate(zip(net.names, net.layers)):
+    for i, m in enumerate(net.layers):
         if i > stop:
             break
         if isinstance(m, nn.Conv2d):
@@ -238,13 +195,13 @@ def peak_worker(spec: dict) -> dict:
         with torch.no_grad(), autocast(device, precision):
             for _ in range(3):
                 conv(x)
-            _sync(device)
+            sync(device)
             best = math.inf
             for _ in range(5):
                 t = time.perf_counter()
                 for _ in range(10):
                     conv(x)
-                _sync(device)
+                sync(device)
                 best = min(best, (time.perf_counter() - t) / 10)
         out[precision] = PEAK_FLOP / best / 1e9
     return out
@@ -256,11 +213,11 @@ def time_evals(fn, g0: torch.Tensor, warmup: int, steps: int, device) -> tuple[f
     times = []
     for i in range(warmup + steps):
         g.grad = None
-        _sync(device)
+        sync(device)
         t = time.perf_counter()
         j = fn(g)
         j.backward()
-        _sync(device)
+        sync(device)
         if i >= warmup:
             times.append(time.perf_counter() - t)
     return statistics.median(times), float(j.detach()), g.grad.detach().clone()
@@ -268,18 +225,16 @@ def time_evals(fn, g0: torch.Tensor, warmup: int, steps: int, device) -> tuple[f
 
 def eval_worker(spec: dict) -> dict:
     """s/eval of nstyle's objective in each precision and of the plain loop, at one size."""
-    from nstyle.nets import build_net
-
     device = torch.device(spec["device"])
-    net = build_net(NET, device=device)
-    c, s = load_images(CONTENT_IMAGE, STYLE_IMAGE, spec["size"], device)
+    case = prepare_images(CONTENT_IMAGE, STYLE_IMAGE, spec["size"], device)
+    net, c = case.model, case.content
     g = noisy(c)
-    _, style_layers, _, _ = objective_settings(c)
+    style_layers = case.network.style_weights
     hw = tuple(c.shape[-2:])
     res: dict = {"shape": list(c.shape), "runs": {}}
     ref_j, ref_grad = None, None
     for precision in spec["precisions"]:
-        obj = make_objective(net, c, s, precision)
+        obj = make_objective(case, precision)
         deepest = max(obj.layers, key=net.index.__getitem__)
         sec, j, grad = time_evals(lambda x, o=obj: o(x).total, g, spec["warmup"], spec["steps"], device)
         run = {"s": sec, "j": j, "flop": conv_flops(net, hw, deepest), "gram_flop": gram_flops(net, hw, style_layers)}
@@ -291,7 +246,7 @@ def eval_worker(spec: dict) -> dict:
         res["runs"][precision] = run
         del obj
     if spec["plain"]:
-        plain = PlainLoss(net, c, s)
+        plain = PlainVGGLoss(case)
         deepest = max(plain.wanted, key=net.index.__getitem__)
         sec, j, _ = time_evals(plain, g, spec["warmup"], spec["steps"], device)
         res["runs"]["plain"] = {"s": sec, "j": j, "flop": conv_flops(net, hw, net.names[-1], deepest)}
@@ -301,18 +256,15 @@ def eval_worker(spec: dict) -> dict:
 def reference_worker(spec: dict) -> dict:
     """The plain single-scale loop: (seconds, J) per step; saves its result."""
     from nstyle.modalities.image import save_image
-    from nstyle.nets import build_net
 
     device = torch.device(spec["device"])
-    net = build_net(NET, device=device)
-    c, s = load_images(spec["content"], spec["style"], spec["size"], device)
-    _sync(device)
+    case = prepare_images(spec["content"], spec["style"], spec["size"], device, init=spec["init"], seed=0)
+    c = case.content
+    sync(device)
     t0 = time.perf_counter()
-    loss = PlainLoss(net, c, s)  # the targets are on the clock, as in stylize
-    from nstyle.core.engine import initial_signal
-
-    g = initial_signal(spec["init"], c, s, seed=0).detach().clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([g], **LBFGS_ARGS)
+    loss = PlainVGGLoss(case)  # the targets are on the clock, as in stylize
+    g = case.start().detach().clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([g], **lbfgs_args(g.numel()))
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
@@ -323,11 +275,11 @@ def reference_worker(spec: dict) -> dict:
     timeline = []
     for _ in range(spec["steps"]):
         j = float(opt.step(closure).detach())  # J(G_k), then G moves to G_k+1
-        _sync(device)
+        sync(device)
         timeline.append((time.perf_counter() - t0, j))
     # The same J through nstyle's objective at the content image: both must agree.
     with torch.no_grad():
-        j_nstyle = float(make_objective(net, c, s, "fp32")(c).total)
+        j_nstyle = float(make_objective(case, "fp32")(c).total)
         j_plain = float(loss(c))
     save_image(g.detach().clamp(0, 1), spec["save"])
     return {"timeline": timeline, "check": [j_plain, j_nstyle], "shape": list(c.shape)}
@@ -348,7 +300,7 @@ class EqualLossWatch:
         self.check: tuple[float, float] | None = None
 
     def start(self) -> None:
-        _sync(self.device)
+        sync(self.device)
         self.t0, self.paused = time.perf_counter(), 0.0
 
     def exact(self, g: torch.Tensor) -> float:
@@ -357,7 +309,7 @@ class EqualLossWatch:
             return float(self.objective(g).total)
 
     def __call__(self, info, g: torch.Tensor) -> None:
-        _sync(self.device)
+        sync(self.device)
         now = time.perf_counter() - self.t0 - self.paused
         self.steps += 1
         if tuple(g.shape[-2:]) != self.shape:
@@ -387,12 +339,10 @@ class EqualLossWatch:
 def nstyle_worker(spec: dict) -> dict:
     """One nstyle run towards the target; saves its result."""
     import nstyle
-    from nstyle.nets import build_net
 
     device = torch.device(spec["device"])
-    net = build_net(NET, device=device)  # cached: stylize gets this same net
-    c, s = load_images(spec["content"], spec["style"], spec["size"], device)
-    watch = EqualLossWatch(make_objective(net, c, s, "fp32"), c.shape, spec["target"], spec["precision"],
+    case = prepare_images(spec["content"], spec["style"], spec["size"], device)  # its net is cached: stylize reuses it
+    watch = EqualLossWatch(make_objective(case, "fp32"), case.content.shape, spec["target"], spec["precision"],
                            spec["early_stop"], device)
     kwargs = {k: spec[k] for k in ("steps", "scale_steps") if spec.get(k) is not None}
     params = inspect.signature(nstyle.stylize).parameters
@@ -404,7 +354,7 @@ def nstyle_worker(spec: dict) -> dict:
     watch.start()
     result = nstyle.stylize(image_path(spec["content"]), image_path(spec["style"]), size=spec["size"],
                             device=spec["device"], init=spec["init"], callback=watch, **kwargs)
-    _sync(device)
+    sync(device)
     total = time.perf_counter() - watch.t0 - watch.paused
     if watch.prev_g is not None and watch.reached is None:  # the last G is measured after the last step
         watch.best = min(watch.best, watch.exact(watch.prev_g))
@@ -416,22 +366,20 @@ def nstyle_worker(spec: dict) -> dict:
 
 def memory_worker(spec: dict) -> dict:
     """Peak memory of building the objective and of one evaluation, at one size."""
-    from nstyle.nets import build_net
-
     device = torch.device(spec["device"])
-    net = build_net(NET, device=device)
-    c, s = load_images(CONTENT_IMAGE, STYLE_IMAGE, spec["size"], device)
+    case = prepare_images(CONTENT_IMAGE, STYLE_IMAGE, spec["size"], device)
+    c = case.content
     g = c.detach().clone().requires_grad_(True)
     probe = MemoryProbe(device)
     probe.start()
     try:
-        obj = make_objective(net, c, s, spec["precision"], spec["tile"], spec["margin"])
+        obj = make_objective(case, spec["precision"], spec["tile"], spec["margin"])
         setup = probe.peak_mib()
         probe.start()
-        _sync(device)
+        sync(device)
         t = time.perf_counter()
         obj(g).total.backward()
-        _sync(device)
+        sync(device)
         sec = time.perf_counter() - t
     except (RuntimeError, MemoryError) as exc:  # out of memory
         return {"error": str(exc).splitlines()[0][:120]}
@@ -445,11 +393,9 @@ WORKERS = {"peak": peak_worker, "eval": eval_worker, "reference": reference_work
 
 def run_worker(spec: dict, fatal: bool = True) -> dict:
     """``WORKERS[spec["kind"]](spec)`` in a fresh interpreter."""
-    cmd = [sys.executable, os.path.abspath(__file__), "--_worker", json.dumps(spec)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode == 0 and lines:
-        return json.loads(lines[-1])
+    proc, result = worker_process(__file__, spec)
+    if result is not None:
+        return result
     what = " ".join(f"{k}={v}" for k, v in spec.items() if k in ("kind", "size", "precision", "tile", "content"))
     if fatal:
         sys.stderr.write(proc.stderr)
@@ -464,11 +410,7 @@ def run_worker(spec: dict, fatal: bool = True) -> dict:
 
 
 def table(cols: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
-    def fmt(cells: list[str]) -> str:
-        return "| " + " | ".join(v.rjust(w) for v, w in zip(cells, widths)) + " |"
-
-    return "\n".join([fmt(cols), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(fmt, rows)])
+    return markdown_table(cols, rows)
 
 
 def section_peak(a, precisions) -> dict[str, float]:
@@ -498,7 +440,8 @@ def section_eval(a, sizes, precisions, peak) -> None:
         best: dict | None = None
         for _ in range(a.repeats):
             out = run_worker({"kind": "eval", "device": a.device, "threads": a.threads, "size": size,
-                                  "precisions": precisions, "warmup": a.warmup, "steps": a.steps, "plain": not a.no_plain})
+                              "precisions": precisions, "warmup": a.warmup, "steps": a.steps,
+                              "plain": not a.no_plain})
             if best is None:
                 best = out
             else:
@@ -557,18 +500,17 @@ def section_equal_loss(a, pairs, precisions) -> None:
         scale_steps = params["scale_steps"].default
     plan = ""
     if has_scales:
-        try:
-            from nstyle.api import scale_plan
+        from nstyle.kinds import MODALITIES
+        from nstyle.pipeline import scale_plan
 
-            plan = ", plan (long side, steps) " + " ".join(
-                f"{s}:{n}" for s, n in scale_plan(a.size, a.scales, steps, scale_steps))
-        except ImportError:
-            pass
+        settings = settings_for("image", size=a.size, scales=a.scales, steps=steps, scale_steps=scale_steps)
+        plan = ", plan (long side, steps) " + " ".join(
+            f"{s}:{n}" for s, n in scale_plan(a.size, settings, MODALITIES["image"].coarsest))
     else:
         print("(nstyle.stylize has no `scales` yet: nstyle runs single-scale)\n")
-    print(f"start: {a.init}; reference: plain single-scale loop, {a.ref_steps} L-BFGS steps, fp32; nstyle: stylize(scales="
-          f"{a.scales!r}, steps={steps}, scale_steps={scale_steps}){plan}; J = nstyle's default objective at "
-          f"{a.size} px; {'stop at the target' if a.early_stop else 'all steps run'}\n", flush=True)
+    print(f"start: {a.init}; reference: plain single-scale loop, {a.ref_steps} L-BFGS steps, fp32; nstyle: "
+          f"stylize(scales={a.scales!r}, steps={steps}, scale_steps={scale_steps}){plan}; J = nstyle's default "
+          f"objective at {a.size} px; {'stop at the target' if a.early_stop else 'all steps run'}\n", flush=True)
     out_dir = Path(a.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, notes = [], []
@@ -620,10 +562,10 @@ def section_memory(a, sizes, precisions) -> None:
     import importlib.util
 
     print("## Peak memory of one evaluation\n")
-    tiled = importlib.util.find_spec("nstyle.tiling") is not None
+    tiled = importlib.util.find_spec("nstyle.core.tiling") is not None
     margin = "" if a.margin is None else f", margin {a.margin}"
     print(f"{CONTENT_IMAGE} / {STYLE_IMAGE} resized to each size; untiled up to {a.max_untiled} px; tiled: "
-          f"TiledObjective(tile={a.tile}{margin})" + ("" if tiled else " (nstyle.tiling is not available)")
+          f"TiledObjective(tile={a.tile}{margin})" + ("" if tiled else " (nstyle.core.tiling is not available)")
           + "; each in a fresh process\n", flush=True)
     rows, methods, margins = [], set(), set()
     for size in sizes:
@@ -665,6 +607,31 @@ def int_list(p: argparse.ArgumentParser, flag: str, text: str) -> list[int]:
         p.error(f"{flag} takes comma-separated integers, got {text!r}")
 
 
+def checked_precisions(p: argparse.ArgumentParser, text: str, device: torch.device) -> list[str]:
+    """The ``--precisions`` this device can run (nstyle's own check), or a usage error."""
+    from nstyle.core.precision import check_precision
+    from nstyle.errors import NStyleError
+
+    precisions = [v.strip() for v in text.split(",") if v.strip()]
+    for prec in precisions:
+        try:
+            check_precision(prec, device)
+        except NStyleError as exc:
+            p.error(str(exc))
+    return precisions
+
+
+def parse_pairs(p: argparse.ArgumentParser, text: str) -> list[tuple[str, str]]:
+    """``--pairs`` as (content, style) names."""
+    pairs = []
+    for item in filter(None, (v.strip() for v in text.split(","))):
+        content, sep, style = item.rpartition(":")
+        if not sep or not content:
+            p.error(f"--pairs: {item!r} is not content:style")
+        pairs.append((content, style))
+    return pairs
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(p, steps=5, warmup=2, repeats_help="")
@@ -694,8 +661,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="smoke check: sizes 128,256, equal loss at 256 px with 20 steps, memory 512,1024")
     a = p.parse_args(argv)
 
-    if a._worker:
-        spec = json.loads(a._worker)
+    if a.worker:
+        spec = json.loads(a.worker)
         if spec.get("threads"):
             torch.set_num_threads(spec["threads"])
         print(json.dumps(WORKERS[spec["kind"]](spec)), flush=True)
@@ -706,27 +673,14 @@ def main(argv: list[str] | None = None) -> None:
     for s in sections:
         if s not in SECTIONS:
             p.error(f"unknown section {s!r}; choose from {', '.join(SECTIONS)}")
-    precisions = [v.strip() for v in a.precisions.split(",") if v.strip()]
-    from nstyle.errors import NStyleError
-    from nstyle.core.precision import check_precision
-
-    for prec in precisions:
-        try:
-            check_precision(prec, device)
-        except NStyleError as exc:
-            p.error(str(exc))
+    precisions = checked_precisions(p, a.precisions, device)
     sizes = int_list(p, "--sizes", a.sizes or ("128,256" if a.quick else "256,512,1024"))
     mem_sizes = int_list(p, "--memory-sizes", a.memory_sizes or ("512,1024" if a.quick else "1024,2048,4096"))
     a.size = a.size or (256 if a.quick else 512)
     a.ref_steps = a.ref_steps or (20 if a.quick else 500)
     if a.quick and a.nstyle_steps is None:
         a.nstyle_steps = a.ref_steps
-    pairs = []
-    for item in filter(None, (v.strip() for v in a.pairs.split(","))):
-        content, sep, style = item.rpartition(":")
-        if not sep or not content:
-            p.error(f"--pairs: {item!r} is not content:style")
-        pairs.append((content, style))
+    pairs = parse_pairs(p, a.pairs)
     if a.steps < 1 or a.warmup < 0 or a.repeats < 1 or a.ref_steps < 1:
         p.error("--steps, --repeats and --ref-steps must be >= 1, --warmup >= 0")
     if a.threads:

@@ -1,4 +1,4 @@
-"""Calibrate the default style weight β (with α = 1) on real image pairs.
+"""Calibrate the default style weight β (with the default α, 1 at 256 x 256) on real image pairs.
 
 For each β in a sweep, runs the default image pipeline and reports, besides J, two
 scale-free figures measured on the bundled, normalised VGG16:
@@ -22,26 +22,27 @@ import time
 from pathlib import Path
 
 import torch
+from _common import Setup, prepare
 from PIL import Image
 
 from nstyle import stylize
-from nstyle.api import DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS
-from nstyle.modalities.image import load_image, to_pil
-from nstyle.nets import build_net
 from nstyle.core.functional import scaled_gram
+from nstyle.modalities.image import to_pil
 from nstyle.samples import sample_path
 
 PAINTINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "styles"
 
 
 @torch.no_grad()
-def distances(g: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> tuple[float, float]:
-    net = build_net("vgg16")
-    layers = list(DEFAULT_STYLE_LAYERS)
-    ag, ac, as_ = (net(x, layers + [DEFAULT_CONTENT_LAYER]) for x in (g, c, s))
-    d_style = sum(float((scaled_gram(ag[l]) - scaled_gram(as_[l])).pow(2).sum()) for l in layers)
-    d_ref = sum(float((scaled_gram(ac[l]) - scaled_gram(as_[l])).pow(2).sum()) for l in layers)
-    a_c, a_g = ac[DEFAULT_CONTENT_LAYER], ag[DEFAULT_CONTENT_LAYER]
+def distances(g: torch.Tensor, run: Setup) -> tuple[float, float]:
+    """(style distance, content distance) of G, on the run's own network and layers."""
+    (content_layer,) = run.network.content_layers
+    layers = list(run.network.style_weights)
+    c, s = run.content, run.style
+    ag, ac, as_ = (run.model(x, [*layers, content_layer]) for x in (g, c, s))
+    d_style = sum(float((scaled_gram(ag[n]) - scaled_gram(as_[n])).pow(2).sum()) for n in layers)
+    d_ref = sum(float((scaled_gram(ac[n]) - scaled_gram(as_[n])).pow(2).sum()) for n in layers)
+    a_c, a_g = ac[content_layer], ag[content_layer]
     return d_style / d_ref, float((a_g - a_c).pow(2).sum() / a_c.pow(2).sum())
 
 
@@ -62,20 +63,19 @@ def main() -> None:
         styles += sorted(PAINTINGS.glob("*.jpg"))
     betas = [float(b) for b in a.betas.split(",")]
     content = resolve(a.content)
-    c = load_image(content, size=a.size).tensor
     rows = []
     print(f"content {content.name}, size {a.size}, {a.steps} L-BFGS steps, init {a.init}, default alpha")
     print(f"{'style':<20} {'beta':>8} {'J':>10} {'a*Jc':>10} {'b*Js':>10} {'style d':>8} {'content d':>9} {'s':>6}")
     for sp in styles:
-        s = load_image(sp, size=a.size).tensor
-        row = [to_pil(c), to_pil(s)]
+        run = prepare("image", content, sp, "cpu", size=a.size)  # C, S and the net as stylize loads them
+        row = [to_pil(run.content), to_pil(run.style)]
         for beta in betas:
             t = time.time()
             r = stylize(content, sp, size=a.size, steps=a.steps, style_weight=beta, init=a.init)
-            ds, dc = distances(r.tensor, c, s)
+            ds, dc = distances(r.tensor, run)
             b = r.best
-            print(f"{sp.name:<20} {beta:>8.0e} {b.total:>10.4g} {r.options['content_weight'] * b.content:>10.4g} {beta * b.style:>10.4g} "
-                  f"{ds:>8.3f} {dc:>9.3f} {time.time() - t:>6.1f}", flush=True)
+            print(f"{sp.name:<20} {beta:>8.0e} {b.total:>10.4g} {r.options['content_weight'] * b.content:>10.4g} "
+                  f"{beta * b.style:>10.4g} {ds:>8.3f} {dc:>9.3f} {time.time() - t:>6.1f}", flush=True)
             row.append(r.image)
         rows.append(row)
     w, h = rows[0][0].size

@@ -16,11 +16,14 @@ import argparse
 
 import torch
 
+from nstyle.core.functional import scaled_gram
+from nstyle.kinds.series import estimate_period, series_branches, standardize
 from nstyle.modalities.audio import load_audio, log_magnitude
 from nstyle.modalities.series import load_series
 from nstyle.nets.random import RandomBranches
-from nstyle.core.functional import scaled_gram
-from nstyle.signals import estimate_period, series_branches
+from nstyle.options import AudioSettings
+
+AUDIO = AudioSettings()  # nstyle's defaults: rate, n_fft, hop
 
 
 def corr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -28,7 +31,7 @@ def corr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def audio(a: argparse.Namespace) -> None:
-    n_fft, hop = 1024, 256
+    n_fft, hop = AUDIO.n_fft, AUDIO.hop
     c, s, g = (load_audio(p, rate=a.rate, mono=True).tensor for p in (a.content, a.style, a.result))
     prof = lambda x: log_magnitude(x, n_fft, hop)[0].mean(-1)  # noqa: E731
     env = lambda x: log_magnitude(x, n_fft, hop)[0].mean(0)  # noqa: E731
@@ -42,7 +45,7 @@ def series(a: argparse.Namespace) -> None:
     c = load_series(a.content, columns=cols).tensor
     s = load_series(a.style, columns=a.style_columns.split(",") if a.style_columns else cols).tensor
     g = load_series(a.result, columns=cols).tensor
-    z = lambda x: (x - x.mean(-1, keepdim=True)) / x.std(-1, keepdim=True)  # noqa: E731
+    z = standardize  # each lead to mean 0, standard deviation 1, as the run does
     judge = RandomBranches(c.shape[1], series_branches(estimate_period(c)), seed=987654)
     grams = lambda x: judge(z(x), judge.default_layers())  # noqa: E731
     ac, as_, ag = grams(c), grams(s), grams(g)
@@ -60,7 +63,7 @@ def main() -> None:
     p.add_argument("content")
     p.add_argument("style")
     p.add_argument("result")
-    p.add_argument("--rate", type=int, default=22050)
+    p.add_argument("--rate", type=int, default=AUDIO.rate)
     p.add_argument("--columns", default=None)
     p.add_argument("--style-columns", default=None)
     a = p.parse_args()

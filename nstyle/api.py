@@ -26,7 +26,9 @@ def _stylize(kind: str, content: Any, style: Any, callback: Callback | None, opt
     return run(MODALITIES[kind], content, style, settings, callback)
 
 
-def stylize(content: Any, style: Any | Sequence[Any], *, callback: Callback | None = None, **options: Any) -> ImageResult:
+def stylize(
+    content: Any, style: Any | Sequence[Any], *, callback: Callback | None = None, **options: Any
+) -> ImageResult:
     """Re-render the image ``content`` in the style of ``style`` (one image or several) by
     minimising α·J_content + β·J_style; options as in ``nstyle.options.ImageSettings``.
 
@@ -37,13 +39,17 @@ def stylize(content: Any, style: Any | Sequence[Any], *, callback: Callback | No
     return _stylize("image", content, style, callback, options)  # type: ignore[return-value]
 
 
-def stylize_audio(content: Any, style: Any | Sequence[Any], *, callback: Callback | None = None, **options: Any) -> Result:
+def stylize_audio(
+    content: Any, style: Any | Sequence[Any], *, callback: Callback | None = None, **options: Any
+) -> Result:
     """Re-render the sound ``content`` in the style (timbre, texture) of ``style``; options as
     in ``nstyle.options.AudioSettings`` (see ``nstyle.kinds.audio``)."""
     return _stylize("audio", content, style, callback, options)
 
 
-def stylize_series(content: Any, style: Any | Sequence[Any], *, callback: Callback | None = None, **options: Any) -> Result:
+def stylize_series(
+    content: Any, style: Any | Sequence[Any], *, callback: Callback | None = None, **options: Any
+) -> Result:
     """Re-render the multichannel series ``content`` in the style of ``style``; options as in
     ``nstyle.options.SeriesSettings`` (see ``nstyle.kinds.series``)."""
     return _stylize("series", content, style, callback, options)

@@ -139,7 +139,9 @@ def _add_explain_parser(sub) -> None:
     p.add_argument("--size", type=int, default=None,
                    help="long side of the reconstructions (default: "
                         + ", ".join(f"{k} {v}" for k, v in ex.DEFAULT_SIZES.items()) + ")")
-    p.add_argument("--steps", type=int, default=ex.DEFAULT_STEPS, help="steps per reconstruction (10 Adam, then L-BFGS)")
+    p.add_argument(
+        "--steps", type=int, default=ex.DEFAULT_STEPS, help="steps per reconstruction (10 Adam, then L-BFGS)"
+    )
     p.add_argument("--channels", type=int, default=ex.DEFAULT_CHANNELS, help="activation maps per layer")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise every reconstruction starts from")
     p.add_argument("--net", choices=("vgg16", "vgg19"), default="vgg16")
@@ -253,7 +255,9 @@ class ImageExtras:
             self.film.add(result.tensor, step=result.best_step, j=best.total if best else None, note="result")
             print(f"wrote {self.film.write(result.history)}", file=sys.stderr)
         if self.args.plot and result.history:
-            plot_losses(result.history, self.args.plot, beta=result.options["style_weight"], tv_weight=self.args.tv_weight)
+            plot_losses(
+                result.history, self.args.plot, beta=result.options["style_weight"], tv_weight=self.args.tv_weight
+            )
             print(f"wrote {self.args.plot}", file=sys.stderr)
 
 

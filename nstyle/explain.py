@@ -33,15 +33,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .outputs.atomic import check_writable
 from .core.engine import initial_signal, optimize
+from .core.functional import FeatureNet, layer_style_cost_from_grams, scaled_gram
+from .core.objective import StyleObjective
 from .errors import NStyleError
 from .modalities.image import ImageLike, load_image
 from .nets import build_net
-from .core.functional import FeatureNet, layer_style_cost_from_grams, scaled_gram
-from .core.objective import StyleObjective
-from .validators import resolve_device
+from .outputs.atomic import check_writable
 from .outputs.plots import PLOT_EXTENSIONS, save_figure
+from .validators import resolve_device
 
 KINDS = ("image", "volume", "audio", "series")
 CONTENT_LAYERS = tuple(f"conv{b}_2" for b in range(1, 6))
@@ -317,8 +317,8 @@ def _image(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev:
 
 
 def _volume(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev: torch.device) -> Subject:
-    from .modalities.volume import load_volume
     from .kinds.volume import volume_vgg
+    from .modalities.volume import load_volume
 
     sig = load_volume(_path(source, "volume"))
     v = sig.tensor
@@ -336,9 +336,9 @@ def _volume(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev
 
 
 def _audio(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev: torch.device) -> Subject:
+    from .core.engine import noise_like
     from .modalities.audio import load_audio, log_magnitude
     from .nets.random import RandomBranches, parse_branches
-    from .core.engine import noise_like
     from .options import DEFAULT_AUDIO_BRANCHES
 
     # A quarter second more than kept: resampling a cut file rings at the cut.
@@ -348,7 +348,9 @@ def _audio(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev:
     def spectrum(x: torch.Tensor) -> torch.Tensor:
         return log_magnitude(x, N_FFT, HOP)
 
-    model = RandomBranches(N_FFT // 2 + 1, parse_branches(DEFAULT_AUDIO_BRANCHES), dims=1, seed=NET_SEED, preprocess=spectrum)
+    model = RandomBranches(
+        N_FFT // 2 + 1, parse_branches(DEFAULT_AUDIO_BRANCHES), dims=1, seed=NET_SEED, preprocess=spectrum
+    )
     frames = 1 + c.shape[-1] // HOP
     if c.shape[-1] <= N_FFT // 2 or frames < model.max_span:
         need = (model.max_span - 1) * HOP
@@ -364,10 +366,10 @@ def _audio(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev:
 
 
 def _series(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev: torch.device) -> Subject:
-    from .modalities.series import load_series
-    from .nets.random import RandomBranches
     from .core.engine import noise_like
     from .kinds.series import estimate_period, lead_stats, series_branches
+    from .modalities.series import load_series
+    from .nets.random import RandomBranches
 
     sig = load_series(_path(source, "series"))
     x = sig.tensor[..., :size]
@@ -380,7 +382,8 @@ def _series(source: ImageLike, size: int, net: str, pooling: str, seed: int, dev
     layers = tuple(model.default_layers())
     spec = ",".join(f"{b.width}" + (f"x{b.dilation}" if b.dilation > 1 else "") + f":{b.filters}" for b in branches)
     return Subject(
-        "series", sig.source, c, model.to(dev), layers, layers, noise_like(c, seed), None, net_name=f"random branches {spec}"
+        "series", sig.source, c, model.to(dev), layers, layers, noise_like(c, seed), None,
+        net_name=f"random branches {spec}",
     )
 
 
@@ -487,7 +490,9 @@ def descend(
     warm = min(WARMUP_STEPS, steps)
     runs = [optimize(objective, g0, warm, optimizer="adam", callback=progress)]
     if steps > warm and not (runs[0].interrupted or runs[0].diverged):
-        runs.append(optimize(objective, runs[0].g, steps - warm, optimizer="lbfgs", callback=progress, step_offset=warm))
+        runs.append(
+            optimize(objective, runs[0].g, steps - warm, optimizer="lbfgs", callback=progress, step_offset=warm)
+        )
     measured = [r for r in runs if r.best is not None]
     with torch.no_grad():
         loss_start = measured[0].history[0].total if measured else float(objective(g0).total)
@@ -548,7 +553,9 @@ def _check_output(output: str | Path | None) -> Path | None:
 CELL_INCHES = {"image": (1.9, 2.0), "volume": (1.9, 2.0), "audio": (3.0, 1.9), "series": (3.0, 1.6)}
 
 
-def _show(ax, kind: str, x: torch.Tensor, view: Callable[[torch.Tensor], torch.Tensor] | None, ref: torch.Tensor) -> None:
+def _show(
+    ax, kind: str, x: torch.Tensor, view: Callable[[torch.Tensor], torch.Tensor] | None, ref: torch.Tensor
+) -> None:
     """Draw one signal (1, C, *spatial): a picture, a volume's axial mid-slice, a sound's
     log-spectrogram, or a series' first lead over C's (grey)."""
     x = x.detach().float().cpu()
@@ -601,7 +608,9 @@ def draw(result: ExplainResult, path: str | Path, view: Callable[[torch.Tensor],
     for ax, p in zip(axes[0, 1:], result.content):
         _show(ax, kind, p.signal, view, c)
         ax.set_title(f"{p.name}\nRMSE {p.rmse:.3f}", fontsize=8)
-    axes[1, 0].text(0.5, 0.5, "style from\nnoise →", ha="center", va="center", fontsize=9, transform=axes[1, 0].transAxes)
+    axes[1, 0].text(
+        0.5, 0.5, "style from\nnoise →", ha="center", va="center", fontsize=9, transform=axes[1, 0].transAxes
+    )
     for ax, p in zip(axes[1, 1:], result.style):
         _show(ax, kind, p.signal, view, c)
         ax.set_title(f"{p.name}\nGram err {p.error:.3f}", fontsize=8)

@@ -82,7 +82,9 @@ class Settings:
 
     kind: ClassVar[str] = ""
 
-    steps: int = option(200, "optimisation steps at the output size (one network evaluation each)", group="optimisation")
+    steps: int = option(
+        200, "optimisation steps at the output size (one network evaluation each)", group="optimisation"
+    )
     init: Any = option("noise", "starting G: noise, content or style", group="optimisation")
     seed: int = option(0, "random seed of the noise start", group="optimisation")
     optimizer: str | None = option(
@@ -190,7 +192,9 @@ class ImageSettings(Settings):
     # is benchmarks/calibrate.py).
     style_weight: float | None = option(5e6, "beta, the weight of J_style", type=float)
     content_layer: str | None = option(IMAGE_CONTENT_LAYER, "layer whose activations define content")
-    style_layers: str | None = option(IMAGE_STYLE_LAYERS, "layers whose Gram matrices define style, with their weights lambda")
+    style_layers: str | None = option(
+        IMAGE_STYLE_LAYERS, "layers whose Gram matrices define style, with their weights lambda"
+    )
     style_scale: float = option(
         1.0, "style image's long side relative to the result's (2: larger, coarser texture)", group="steering",
     )
@@ -221,7 +225,9 @@ class SignalSettings(Settings):
     """What sound and series share: an untrained multi-branch 1D network."""
 
     steps: int = option(300, "optimisation steps at the output length", group="optimisation")
-    init: Any = option("noise", "starting G (noise at the data's own scale)", group="optimisation", choices=v.NAMED_INITS)
+    init: Any = option(
+        "noise", "starting G (noise at the data's own scale)", group="optimisation", choices=v.NAMED_INITS
+    )
     content_weight: float | None = option(None, "alpha (default: 1 / elements of the content layer)", type=float)
     content_layer: str | None = option(None, "default: the first branch's relu")
     style_layers: str | None = option(None, "layer:lambda list; default: every branch's relu, lambda 1")
@@ -250,7 +256,9 @@ class AudioSettings(SignalSettings):
         "none", "coarse-to-fine over time (magnitude mode): auto (from 64 frames up by sqrt(2)), none, or frame counts",
         group="speed and scale",
     )
-    branches: str | None = option(DEFAULT_AUDIO_BRANCHES, "random conv branches, width[xdilation]:filters, comma-separated")
+    branches: str | None = option(
+        DEFAULT_AUDIO_BRANCHES, "random conv branches, width[xdilation]:filters, comma-separated"
+    )
     rate: int = option(22050, "sample rate everything is resampled to", group="audio")
     mode: str = option(
         "waveform", "optimise the samples through a differentiable STFT, or the magnitude + Griffin-Lim",
@@ -268,7 +276,7 @@ class AudioSettings(SignalSettings):
             raise NStyleError(
                 f"n_fft must be >= 16 and 1 <= hop <= n_fft (got n_fft={self.n_fft}, hop={self.hop})"
             )
-        v.check_count("rate", self.rate, 1)
+        v.check_count("sample rate", self.rate, 1)
         v.check_count("griffin-lim iterations", self.griffin_lim_iters)
         if self.mode == "waveform" and str(self.scales).strip().lower() not in ("none", "1", ""):
             raise NStyleError(
@@ -348,7 +356,9 @@ class VolumeSettings(Settings):
         return self
 
 
-SETTINGS: dict[str, type[Settings]] = {s.kind: s for s in (ImageSettings, AudioSettings, SeriesSettings, VolumeSettings)}
+SETTINGS: dict[str, type[Settings]] = {
+    s.kind: s for s in (ImageSettings, AudioSettings, SeriesSettings, VolumeSettings)
+}
 
 
 # ---- what the CLI writes besides the result: declared here too, one default each ----

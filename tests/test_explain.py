@@ -332,9 +332,9 @@ def test_series_branches(tmp_path):
     """pydicom's 12-lead ECG: content from each random branch alone, style cumulatively."""
     from pydicom.data import get_testdata_file
 
+    from nstyle.kinds.series import estimate_period, series_branches
     from nstyle.modalities.series import load_series
     from nstyle.nets.random import RandomBranches
-    from nstyle.kinds.series import estimate_period, series_branches
 
     src = get_testdata_file("waveform_ecg.dcm")
     out = tmp_path / "ecg.svg"
@@ -351,6 +351,7 @@ def test_series_branches(tmp_path):
     assert out.read_text().lstrip().startswith("<?xml")
 
 
+@pytest.mark.slow
 def test_sound_spectrograms(tmp_path, monkeypatch):
     """A real speech clip; the branches made small (256 and 64 filters) to keep the test fast."""
     import nstyle.options

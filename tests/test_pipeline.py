@@ -19,7 +19,6 @@ import torch
 
 import nstyle
 from nstyle.cli import build_parser
-from nstyle.core.functional import scaled_gram
 from nstyle.core.multiscale import shrink
 from nstyle.errors import NStyleError
 from nstyle.kinds import MODALITIES
@@ -152,6 +151,7 @@ def test_blend_weights_one_and_zero_equal_the_first_style_alone(ecg_eeg):
     assert [h.total for h in other.history] == pytest.approx([h.total for h in swapped.history], rel=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["mean-std", "wasserstein", "sliced"])
 def test_every_style_loss_runs_for_volumes_and_lowers_j(loss):
     r = nstyle.stylize_volume(ANAT, EX4D, net="random", steps=4, style_loss=loss, style_weight=10.0)
@@ -194,6 +194,7 @@ def test_composite_in_3d_keeps_untouched_voxels_exactly():
     assert float(ramp[0, 0, 0]) == 0.0
 
 
+@pytest.mark.slow
 def test_volume_mask_restyles_only_inside(tmp_path):
     anat = nibabel.load(ANAT)
     inside = np.zeros(anat.shape, dtype=np.uint8)

@@ -89,7 +89,10 @@ def initial_signal(
         return torch.nn.functional.interpolate(style.detach(), size=target, mode=mode, align_corners=False)
     if init == "noise":
         ref = content if content is not None else style
-        shape = shape or tuple(ref.shape)
+        if not shape:
+            if ref is None:
+                raise NStyleError("init 'noise' needs a content or style signal, or a shape")
+            shape = tuple(ref.shape)
         gen = torch.Generator().manual_seed(int(seed))
         return torch.rand(shape, generator=gen).to(ref.device if ref is not None else "cpu")
     raise NStyleError(f"unknown init {init!r}; choose one of {', '.join(INITS)} or an image file")
@@ -144,32 +147,24 @@ def optimize(
     if not math.isfinite(lr) or lr <= 0:
         raise NStyleError(f"learning rate must be a positive number, got {lr}")
     g = g0.detach().clone().contiguous().requires_grad_(True)  # L-BFGS views the gradient flat
-    if optimizer == "lbfgs":
-        history = lbfgs_history(g.numel()) if history_size is None else int(history_size)
-        opt: torch.optim.Optimizer = torch.optim.LBFGS(
-            [g], lr=lr, max_iter=1, history_size=history, tolerance_grad=0.0, tolerance_change=0.0
-        )
-    else:
-        opt = torch.optim.Adam([g], lr=lr)
-        if opt_state is not None:
-            opt.state[g] = {k: v.to(g.device).clone() for k, v in opt_state.items()}
+    opt = _make_optimizer(optimizer, g, lr, history_size, opt_state)
 
     result = RunResult(g=g0.detach().clone())
     best_total = math.inf
     last: dict[str, object] = {}
 
-    def closure() -> torch.Tensor:
+    def closure() -> float:
         opt.zero_grad(set_to_none=True)
         terms = objective(g)
         terms.total.backward()
         last["terms"], last["g"] = terms, g.detach().clone()  # J is measured at this G
-        return terms.total
+        return float(terms.total.detach())  # optimizers only read J's value (the gradient is set)
 
     def record(terms: Terms, g_at: torch.Tensor, step: int) -> StepInfo:
         """Log J at ``g_at`` and keep that G if J is the lowest so far."""
         nonlocal best_total
-        values = (float(v.detach()) for v in (terms.total, terms.content, terms.style, terms.tv))
-        info = StepInfo(step_offset + step, *values, scale=scale)
+        total, content, style, tv = (float(v.detach()) for v in (terms.total, terms.content, terms.style, terms.tv))
+        info = StepInfo(step_offset + step, total, content, style, tv, scale=scale)
         if math.isfinite(info.total):
             result.history.append(info)
             if info.total < best_total:
@@ -194,6 +189,26 @@ def optimize(
     if optimizer == "adam" and g in opt.state:
         result.opt_state = {k: v.detach() for k, v in opt.state[g].items()}
     return result
+
+
+def _make_optimizer(
+    optimizer: str,
+    g: torch.Tensor,
+    lr: float,
+    history_size: int | None,
+    opt_state: dict[str, torch.Tensor] | None,
+) -> torch.optim.Optimizer:
+    """``optimize``'s optimizer over ``g``: L-BFGS (one evaluation per step, history sized
+    by ``lbfgs_history`` unless given) or Adam (started from ``opt_state`` if given)."""
+    if optimizer == "lbfgs":
+        history = lbfgs_history(g.numel()) if history_size is None else int(history_size)
+        return torch.optim.LBFGS(
+            [g], lr=lr, max_iter=1, history_size=history, tolerance_grad=0.0, tolerance_change=0.0
+        )
+    opt = torch.optim.Adam([g], lr=lr)
+    if opt_state is not None:
+        opt.state[g] = {k: v.to(g.device).clone() for k, v in opt_state.items()}
+    return opt
 
 
 # L-BFGS keeps two vectors the size of G per history entry. 50 entries cost 300 MB for

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import torch
 
-
 Activations = Mapping[str, torch.Tensor]
 FeatureNet = Callable[[torch.Tensor, list[str]], dict[str, torch.Tensor]]
 

@@ -7,7 +7,7 @@ formulas, ``nstyle.core.style_losses`` the style statistics).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -96,7 +96,8 @@ class StyleObjective:
         key = (index, spatial)
         if key not in self._region_cache:
             w = self.regions[index][0].float()  # type: ignore[index]
-            pool = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}[len(spatial)]
+            pools = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}
+            pool: Callable[..., torch.Tensor] = pools[len(spatial)]  # each takes its own size tuple
             self._region_cache[key] = pool(w, spatial)
         return self._region_cache[key]
 

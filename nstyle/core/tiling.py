@@ -39,14 +39,16 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import EllipsisType
 
 import torch
 from torch import nn
 
 from ..errors import NStyleError
+from ..nets.protocol import SampledNet
 from .functional import (
     FeatureNet,
     Terms,
@@ -56,7 +58,6 @@ from .functional import (
     spatial_size,
     total_variation,
 )
-from ..nets.protocol import SampledNet
 from .precision import autocast, check_precision
 
 __all__ = [
@@ -207,6 +208,11 @@ def _spans(n: int, tile: int, margin: int, stride: int) -> list[_Span]:
 Tile = tuple[_Span, ...]
 
 
+def _index(slices: Iterable[slice]) -> tuple[EllipsisType | slice, ...]:
+    """The index ``(..., *slices)``: the trailing (spatial) axes cut by ``slices``, the others whole."""
+    return (..., *slices)
+
+
 def _dense(core: torch.Tensor) -> torch.Tensor:
     """A core cut from channels-last activations, made contiguous in that layout again.
 
@@ -347,12 +353,12 @@ class TiledObjective:
         so one crop's graph is alive at a time.
         """
         for tile in self.tiles(x.shape[2:]):
-            crop = x.detach()[(..., *(slice(t.crop0, t.crop1) for t in tile))]
+            crop = x.detach()[_index(slice(t.crop0, t.crop1) for t in tile)]
             if with_graph:
                 crop = crop.clone().requires_grad_(True)
             with torch.set_grad_enabled(with_graph):
                 acts = self.features(crop, layers)
-                cut = {n: (..., *(t.features(self.geometry.strides[n], True) for t in tile)) for n in acts}
+                cut = {n: _index(t.features(self.geometry.strides[n], True) for t in tile) for n in acts}
                 core = {n: _dense(a[cut[n]]) for n, a in acts.items()}
             del acts
             yield tile, crop, core
@@ -379,7 +385,7 @@ class TiledObjective:
         return grams, counts, j_c
 
     def _target(self, target: torch.Tensor, tile: Tile, layer: str) -> torch.Tensor:
-        return target[(..., *(t.features(self.geometry.strides[layer], False) for t in tile))]
+        return target[_index(t.features(self.geometry.strides[layer], False) for t in tile)]
 
     def _stitch(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         """Full-size activations of ``layers`` for ``x``, assembled from the cores."""
@@ -413,6 +419,7 @@ class TiledObjective:
             raise NStyleError(f"G has spatial size {tuple(g.shape[2:])}, the content {self.content_shape}")
         want_grad = torch.is_grad_enabled() and g.requires_grad
         tiles = self.tiles(g.shape[2:])
+        grad: torch.Tensor | None
         if want_grad and len(tiles) == 1:
             j_c, j_s, grad = self._one_tile(g)
         else:
@@ -453,7 +460,7 @@ class TiledObjective:
                 loss = loss + self.alpha * content_cost(self._target(target, tile, n), core[n])
             if loss.requires_grad:
                 (part,) = torch.autograd.grad(loss, crop)
-                grad[(..., *(slice(t.crop0, t.crop1) for t in tile))] += part
+                grad[_index(slice(t.crop0, t.crop1) for t in tile)] += part
             del loss, core
         return grad
 

@@ -74,7 +74,10 @@ class AudioModality:
         self._frames_fit(sigs, settings)
         meta = AudioMeta(c, sigs[0].rate, sigs[0].subtype)
         if settings.mode == "magnitude":  # the signal optimised is the log-magnitude itself
-            c, s = log_magnitude(c, settings.n_fft, settings.hop), [log_magnitude(x, settings.n_fft, settings.hop) for x in s]
+            c, s = (
+                log_magnitude(c, settings.n_fft, settings.hop),
+                [log_magnitude(x, settings.n_fft, settings.hop) for x in s],
+            )
         return Signals(c, s, meta, source=sigs[0].source, style_sources=[x.source for x in sigs[1:]])
 
     def _frames_fit(self, sigs: list[Any], settings: AudioSettings) -> None:

@@ -16,8 +16,8 @@ from ..core.tiling import Geometry
 from ..errors import NStyleError
 from ..modalities.image import SAVE_FORMATS, load_image, resize_to, save_image, to_pil
 from ..nets import build_net
-from ..outputs.atomic import check_writable
 from ..options import IMAGE_CONTENT_LAYER, IMAGE_STYLE_LAYERS, ImageSettings
+from ..outputs.atomic import check_writable
 from ..steering.colors import finish as finish_colors
 from ..steering.colors import prepare as prepare_colors
 from ..steering.masks import DEFAULT_FEATHER, load_mask, parse_mask_styles
@@ -57,7 +57,9 @@ class ImageModality:
         c_sig = load_image(content, size=settings.size)
         h, w = c_sig.tensor.shape[-2:]
         if max(h, w) < MIN_SIDE:
-            raise NStyleError(f"{c_sig.source}: image is too small ({w}x{h}; at least {MIN_SIDE} pixels on the long side)")
+            raise NStyleError(
+                f"{c_sig.source}: image is too small ({w}x{h}; at least {MIN_SIDE} pixels on the long side)"
+            )
         original = c_sig.tensor.to(device)
         side = round(settings.style_scale * max(h, w))
         if side < MIN_SIDE:

@@ -120,8 +120,9 @@ class VolumeModality:
             content_layers = [settings.content_layer or VGG_CONTENT_LAYER]
             layers = layer_weights(settings.style_layers, VGG_STYLE_LAYERS)
             slices = settings.slices
-            model = volume_vgg(settings.net, shape, [*content_layers, *layers], settings.pooling, slices, settings.net_seed,
-                               device)
+            model = volume_vgg(
+                settings.net, shape, [*content_layers, *layers], settings.pooling, slices, settings.net_seed, device
+            )
             min_side, what = VGG_MIN_SIDE, f"too thin for VGG ({VGG_MIN_SIDE} voxels a side at least)"
             if settings.net == "triplanar":  # each layer read along the three axes
                 layers = {name: w for layer, w in layers.items() for name in Triplanar.expand_layers([layer])}

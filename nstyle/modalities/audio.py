@@ -23,8 +23,8 @@ import soundfile as sf
 import soxr
 import torch
 
-from ..outputs.atomic import write_atomic
 from ..errors import NStyleError
+from ..outputs.atomic import write_atomic
 
 # extension -> (libsndfile container, default subtype)
 SAVE_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
@@ -177,7 +177,9 @@ def save_audio(x: torch.Tensor, path: str | Path, rate: int, subtype: str | None
             sf.write(tmp, data, rate, subtype=subtype, format=fmt)
         except (sf.SoundFileError, RuntimeError, TypeError, ValueError) as e:
             reason = _reason(e)
-            raise NStyleError(f"{label}: cannot write {data.shape[1]}-channel {fmt}/{subtype} audio at {rate} Hz ({reason})") from None
+            raise NStyleError(
+                f"{label}: cannot write {data.shape[1]}-channel {fmt}/{subtype} audio at {rate} Hz ({reason})"
+            ) from None
 
     return write_atomic(path, write)
 

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..outputs.atomic import write_atomic
 from ..errors import NStyleError
+from ..outputs.atomic import write_atomic
 
 ImageLike = Union[str, Path, Image.Image, np.ndarray, torch.Tensor]
 
@@ -25,7 +25,9 @@ ImageLike = Union[str, Path, Image.Image, np.ndarray, torch.Tensor]
 MAX_PIXELS = 200_000_000
 # Float inputs may overshoot [0, 1] by this much (bicubic ringing) and are then clipped.
 FLOAT_SLACK = 0.25
-SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP", ".webp": "WEBP"}
+SAVE_FORMATS = {
+    ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP", ".webp": "WEBP"
+}
 
 
 @dataclass

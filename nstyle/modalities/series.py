@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..outputs.atomic import write_atomic
 from ..errors import NStyleError
+from ..outputs.atomic import write_atomic
 from .dicom import pydicom_for, read_dataset
 
 TEXT_EXTS = (".csv", ".tsv", ".txt")

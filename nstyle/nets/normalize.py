@@ -20,6 +20,7 @@ exact on the rescaled net.
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from .vgg import VGG
 
@@ -42,6 +43,7 @@ def normalize_activations(net: VGG, images: list[torch.Tensor]) -> dict[str, flo
             mean = sum(float(h.sum()) for h in hs) / sum(h.numel() for h in hs)
             mean = mean if mean > 0 else 1.0
             conv = net.layers[net.index["conv" + name[4:]]]
+            assert isinstance(conv, nn.Conv2d) and conv.bias is not None  # every relu follows a conv with a bias
             conv.weight.mul_(prev / mean)
             conv.bias.mul_(1.0 / mean)
             means["conv" + name[4:]] = prev = mean

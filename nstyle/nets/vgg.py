@@ -49,6 +49,10 @@ class VGG(nn.Module):
     signal in [0, 1] to whatever the weights were trained on (set by the loader).
     """
 
+    # Buffers (registered in __init__), declared for the type checker.
+    input_mean: torch.Tensor
+    input_std: torch.Tensor
+
     def __init__(self, arch: str = "vgg19", pooling: str = "max") -> None:
         super().__init__()
         if pooling not in ("max", "avg"):

@@ -62,13 +62,19 @@ class Triplanar(nn.Module):
     @staticmethod
     def expand_layers(layers: Iterable[str]) -> list[str]:
         """Plain VGG names to every orientation: relu1_1 -> axial:relu1_1, coronal:..., sagittal:..."""
-        return [name if ":" in name else f"{o}:{name}" for name in layers for o in ([None] if ":" in name else ORIENTATIONS)]
+        return [
+            name if ":" in name else f"{o}:{name}"
+            for name in layers
+            for o in ([None] if ":" in name else ORIENTATIONS)
+        ]
 
     def check_layers(self, layers: Iterable[str]) -> None:
         for name in layers:
             o, _, layer = name.rpartition(":")
             if o not in ORIENTATIONS:
-                raise NStyleError(f"unknown layer {name!r}; use a VGG layer name, optionally as axial:, coronal: or sagittal:NAME")
+                raise NStyleError(
+                    f"unknown layer {name!r}; use a VGG layer name, optionally as axial:, coronal: or sagittal:NAME"
+                )
             self.vgg.check_layers([layer])
 
     def resample(self, shape: tuple[int, ...]) -> None:
@@ -112,6 +118,10 @@ class Triplanar(nn.Module):
 class Inflated(nn.Module):
     """``vgg`` with 3x3 kernels inflated to 3x3x3 (repeat, divide by 3) and 2x2x2 pooling."""
 
+    # Buffers (registered in __init__), declared for the type checker.
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, vgg: VGG) -> None:
         super().__init__()
         self.vgg_names = vgg.names
@@ -121,6 +131,7 @@ class Inflated(nn.Module):
         for layer in vgg.layers:
             if isinstance(layer, nn.Conv2d):
                 conv = nn.Conv3d(layer.in_channels, layer.out_channels, 3, padding=1)
+                assert conv.bias is not None and layer.bias is not None  # VGG's convolutions all have a bias
                 with torch.no_grad():
                     conv.weight.copy_(layer.weight.unsqueeze(2).repeat(1, 1, 3, 1, 1) / 3.0)
                     conv.bias.copy_(layer.bias)

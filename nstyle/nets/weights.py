@@ -65,7 +65,9 @@ def load_bundled_vgg16(net: VGG, path: Path | None = None, verify: bool = True) 
         raise NStyleError("the bundled weights are a VGG16; use --net vgg16 or give --weights for vgg19")
     path = Path(path) if path is not None else bundled_path()
     if verify and sha256(path) != BUNDLED_SHA256:
-        raise NStyleError(f"{path}: checksum mismatch, the bundled weights are damaged; reinstall with `{BUNDLED_INSTALL}`")
+        raise NStyleError(
+            f"{path}: checksum mismatch, the bundled weights are damaged; reinstall with `{BUNDLED_INSTALL}`"
+        )
     try:
         with h5py.File(path, "r") as f:
             for name, conv in net.convs():
@@ -110,6 +112,7 @@ def load_torchvision(net: VGG, path: Path) -> None:
 
 
 def _assign(conv: torch.nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor, where: str) -> None:
+    assert conv.bias is not None  # VGG's convolutions all have a bias
     if tuple(weight.shape) != tuple(conv.weight.shape) or tuple(bias.shape) != tuple(conv.bias.shape):
         raise NStyleError(
             f"{where}: shape {tuple(weight.shape)} does not fit the layer's {tuple(conv.weight.shape)}"

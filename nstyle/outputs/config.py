@@ -21,8 +21,8 @@ from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_atomic
 from ..errors import NStyleError
+from .atomic import write_atomic
 
 try:
     import tomllib
@@ -245,7 +245,9 @@ def parse_args_with_config(parser: argparse.ArgumentParser, argv: Sequence[str])
     if command is None:
         command = read_config(config).get("command")
         if command not in commands:
-            raise NStyleError(f"{config}: no command given; name one ({', '.join(commands)}) or write command = \"...\" in the file")
+            raise NStyleError(
+                f"{config}: no command given; name one ({', '.join(commands)}) or write command = \"...\" in the file"
+            )
         argv.insert(0, command)
     sub = commands[command]
     values = config_defaults(config, sub, command)

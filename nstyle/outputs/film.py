@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .atomic import check_writable, write_atomic
 from ..core.engine import StepInfo
 from ..errors import NStyleError
+from .atomic import check_writable, write_atomic
 
 FILM_EXTENSIONS = (".gif", ".mp4")
 # Frames are kept at most this many pixels on the long side (unless ``size`` asks for
@@ -216,7 +216,9 @@ class FilmRecorder:
         if self.path.suffix.lower() == ".gif":
             return write_atomic(self.path, lambda tmp: _write_gif(tmp, images, self.frame_ms, self.hold_ms))
         if not mp4_encoder_available():  # uninstalled since check_film_path?
-            raise NStyleError(f"{self.path}: writing .mp4 needs imageio-ffmpeg (pip install imageio imageio-ffmpeg); use .gif")
+            raise NStyleError(
+                f"{self.path}: writing .mp4 needs imageio-ffmpeg (pip install imageio imageio-ffmpeg); use .gif"
+            )
         return write_atomic(self.path, lambda tmp: _write_mp4(tmp, images, self.frame_ms, self.hold_ms))
 
     def _fill(self, step: int, j: float) -> None:

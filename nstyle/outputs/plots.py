@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .atomic import check_writable, write_atomic
 from ..core.engine import StepInfo
 from ..errors import NStyleError
+from .atomic import check_writable, write_atomic
 
 
 def _figure(rows: int, row_height: float = 2.4):
@@ -36,7 +36,9 @@ def save_figure(plt, fig, path: str | Path) -> Path:
         plt.close(fig)
 
 
-def plot_audio(content: str | Path, style: str | Path, result: str | Path, path: str | Path, options: dict[str, Any]) -> Path:
+def plot_audio(
+    content: str | Path, style: str | Path, result: str | Path, path: str | Path, options: dict[str, Any]
+) -> Path:
     """Log-magnitude spectrograms of C, S and G (first channel), one above the other."""
     from ..modalities.audio import load_audio, log_magnitude
 
@@ -53,7 +55,9 @@ def plot_audio(content: str | Path, style: str | Path, result: str | Path, path:
     return save_figure(plt, fig, path)
 
 
-def plot_series(content: str | Path, style: str | Path, result: str | Path, path: str | Path, options: dict[str, Any]) -> Path:
+def plot_series(
+    content: str | Path, style: str | Path, result: str | Path, path: str | Path, options: dict[str, Any]
+) -> Path:
     """The first leads of C, S and G as traces (at most 3 leads, the first 5000 samples)."""
     from ..modalities.series import load_series
 
@@ -117,7 +121,9 @@ def plot_losses(
     t = loss_terms(history, beta, tv_weight)
     plt, fig, (ax,) = _figure(1, row_height=4.0)
     starts = [0] + [i for i in range(1, len(history)) if t["scale"][i] != t["scale"][i - 1]]
-    curves = [("J", "black", 1.4, "J"), ("content", "tab:blue", 1.0, "α·J_content"), ("style", "tab:red", 1.0, "β·J_style")]
+    curves = [
+        ("J", "black", 1.4, "J"), ("content", "tab:blue", 1.0, "α·J_content"), ("style", "tab:red", 1.0, "β·J_style")
+    ]
     if tv_weight:
         curves.append(("tv", "tab:green", 1.0, "tv·TV"))
     for key, colour, lw, label in curves:

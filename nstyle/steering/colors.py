@@ -24,8 +24,8 @@ from typing import overload
 
 import torch
 
-from ..errors import NStyleError
 from ..core.multiscale import resize
+from ..errors import NStyleError
 
 COLOR_MODES = ("keep-luminance", "match-histogram")
 

@@ -2,7 +2,8 @@
 styles or left untouched.
 
 A mask is a grey or colour image of the content's shape (or, for a volume, a volume of
-its shape, ``RegionMask.binary``); each distinct grey value or colour is one region. ``load_mask`` reads it into labels 0..R-1 at the output's size,
+its shape, ``RegionMask.binary``); each distinct grey value or colour is one region.
+``load_mask`` reads it into labels 0..R-1 at the output's size,
 ``region_weights`` gives every region's share of each position of a layer's grid (the
 position weights of per-region style statistics), ``parse_mask_styles`` says which style
 image each region gets (or None: the region keeps the content) and ``composite`` makes

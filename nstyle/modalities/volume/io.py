@@ -32,6 +32,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -140,7 +141,9 @@ def load_mask(path: str | Path, like: VolumeSignal) -> torch.Tensor:
         )
     a, b = meta.get("affine"), like.meta.get("affine")
     if a is not None and b is not None and not np.allclose(a, b, atol=1e-3):
-        warnings.warn(f"{path}: mask affine differs from the volume's ({like.source}); voxels are matched by index")
+        warnings.warn(
+            f"{path}: mask affine differs from the volume's ({like.source}); voxels are matched by index", stacklevel=2
+        )
     return torch.from_numpy((v > 0.5).astype(np.float32))[None, None]
 
 
@@ -182,7 +185,9 @@ def _load_nifti(path: Path, index: int | None) -> tuple[np.ndarray, dict]:
     except Exception as e:  # noqa: BLE001 -- nibabel raises many kinds on corrupt files
         raise NStyleError(f"{path}: not a readable NIfTI file ({type(e).__name__}: {e})") from None
     if len(shape) > 4:
-        raise NStyleError(f"{path}: is {len(shape)}D ({_shape_str(shape)}); only 3D volumes or 4D series of them are read")
+        raise NStyleError(
+            f"{path}: is {len(shape)}D ({_shape_str(shape)}); only 3D volumes or 4D series of them are read"
+        )
     try:
         if len(shape) == 4:
             n = shape[3]
@@ -318,7 +323,8 @@ def _load_dicom_file(path: Path) -> tuple[np.ndarray, dict]:
     return v, meta
 
 
-def _load_dicom_folder(path: Path) -> tuple[np.ndarray, dict]:
+def _read_dicom_slices(path: Path) -> list[tuple[Path, Any]]:
+    """(file, dataset) of every readable DICOM file with pixel data in the folder ``path``, by name."""
     pydicom = pydicom_for(path)
     slices = []  # (file, dataset)
     try:
@@ -334,6 +340,11 @@ def _load_dicom_folder(path: Path) -> tuple[np.ndarray, dict]:
             continue
         if "PixelData" in ds:
             slices.append((f, ds))
+    return slices
+
+
+def _load_dicom_folder(path: Path) -> tuple[np.ndarray, dict]:
+    slices = _read_dicom_slices(path)
     if not slices:
         raise NStyleError(f"{path}: no readable DICOM slices (no .dcm files with pixel data) in the folder")
     if len(slices) == 1:
@@ -348,7 +359,9 @@ def _load_dicom_folder(path: Path) -> tuple[np.ndarray, dict]:
         raise NStyleError(f"{path}: mixes {len(series)} DICOM series; put one series per folder")
     multi = [f.name for f, ds in slices if int(ds.get("NumberOfFrames", 1) or 1) > 1]
     if multi:
-        raise NStyleError(f"{path}: mixes multi-frame files ({multi[0]}) with other slices; give one file or one series")
+        raise NStyleError(
+            f"{path}: mixes multi-frame files ({multi[0]}) with other slices; give one file or one series"
+        )
     orient = _orientation(slices[0][1])
     missing = [f.name for f, ds in slices if ds.get("ImagePositionPatient") is None]
     if orient is None or missing:
@@ -375,7 +388,10 @@ def _load_dicom_folder(path: Path) -> tuple[np.ndarray, dict]:
             f"{path}: slices {slices[i][0].name} and {slices[i + 1][0].name} lie at the same position; not one volume"
         )
     if gaps.max() - gaps.min() > 0.01 * max(abs(gaps.mean()), 1e-6) + 1e-3:
-        warnings.warn(f"{path}: uneven slice spacing ({gaps.min():g} to {gaps.max():g} mm); the affine uses the mean")
+        warnings.warn(
+            f"{path}: uneven slice spacing ({gaps.min():g} to {gaps.max():g} mm); the affine uses the mean",
+            stacklevel=2,
+        )
     arrays, scalings = [], []
     for f, ds in slices:
         a = _pixels(f, ds)
@@ -532,7 +548,7 @@ def _save_nifti(v: np.ndarray, path: Path, like: VolumeSignal) -> Path:
         if affine is None:
             affine = np.eye(4)
             if meta.get("format") == "dicom":
-                warnings.warn(f"{path}: the DICOM content has no geometry; writing an identity affine")
+                warnings.warn(f"{path}: the DICOM content has no geometry; writing an identity affine", stacklevel=2)
         dtype = np.dtype(meta.get("dtype", np.float32))
         if dtype.kind not in "iuf" or dtype.itemsize > 8:
             dtype = np.dtype(np.float32)

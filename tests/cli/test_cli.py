@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from nstyle import __version__
-from nstyle.outputs import atomic
 from nstyle.cli import main
+from nstyle.outputs import atomic
 from nstyle.samples import sample_path
 
 OLD_BYTES = b"the previous result, which must survive a failed run"
@@ -166,7 +166,9 @@ def test_output_folder_not_writable(tmp_path, capsys, monkeypatch, content, styl
         real = os.access
         monkeypatch.setattr(atomic.os, "access", lambda p, m: False if Path(p) == ro else real(p, m))
     try:
-        rc, _, err = run(["image", content, style, "-o", ro / "out.png", "--size", "32", "--steps", "1", "--quiet"], capsys)
+        rc, _, err = run(
+            ["image", content, style, "-o", ro / "out.png", "--size", "32", "--steps", "1", "--quiet"], capsys
+        )
     finally:
         ro.chmod(0o755)
     assert rc == 2
@@ -187,7 +189,9 @@ def test_unknown_output_extension(tmp_path, capsys, name, content, style):
 
 def test_output_is_a_folder(tmp_path, capsys, content, style):
     (tmp_path / "res.png").mkdir()
-    rc, _, err = run(["image", content, style, "-o", tmp_path / "res.png", "--size", "32", "--steps", "1", "--quiet"], capsys)
+    rc, _, err = run(
+        ["image", content, style, "-o", tmp_path / "res.png", "--size", "32", "--steps", "1", "--quiet"], capsys
+    )
     assert rc == 2
     assert_one_error_line(err, "res.png", "folder")
     assert snapshot_folder(tmp_path) == {"res.png": None}
@@ -261,7 +265,9 @@ def test_rgba_content_gives_rgba_png(tmp_path, capsys, content, style):
 def test_rgba_snapshots_keep_alpha(tmp_path, capsys, content, style):
     c = _rgba_content(tmp_path, content)
     out = tmp_path / "out.png"
-    rc, _, err = run(["image", c, style, "-o", out, "--size", "32", "--steps", "1", "--quiet", "--save-every", "1"], capsys)
+    rc, _, err = run(
+        ["image", c, style, "-o", out, "--size", "32", "--steps", "1", "--quiet", "--save-every", "1"], capsys
+    )
     assert rc == 0, err
     with Image.open(tmp_path / "out.step0001.png") as im:
         assert im.mode == "RGBA"
@@ -324,7 +330,9 @@ def test_ctrl_c_writes_the_best_result_so_far(tmp_path, capsys, monkeypatch, con
 
     monkeypatch.setattr(stylize_module, "optimize", keep_result)
     out = tmp_path / "out.png"
-    rc, _, err = run(["image", content, style, "-o", out, "--size", "32", "--steps", "50", "--quiet", "--init", "noise"], capsys)
+    rc, _, err = run(
+        ["image", content, style, "-o", out, "--size", "32", "--steps", "50", "--quiet", "--init", "noise"], capsys
+    )
     assert rc == 130
     assert "interrupted" in err and str(out) in err
     result = seen[0]

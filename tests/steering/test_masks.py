@@ -13,6 +13,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from nstyle.errors import NStyleError
+from nstyle.modalities.image import load_image
+from nstyle.samples import sample_path
 from nstyle.steering.masks import (
     MAX_REGIONS,
     RARE_FRACTION,
@@ -24,8 +26,6 @@ from nstyle.steering.masks import (
     parse_mask_styles,
     region_weights,
 )
-from nstyle.modalities.image import load_image
-from nstyle.samples import sample_path
 
 RNG = np.random.default_rng(55)
 

@@ -8,7 +8,7 @@ import torch
 from nstyle.errors import NStyleError
 from nstyle.nets import VGG
 from nstyle.nets.weights import load_torchvision, torchvision_weights
-from tests.test_nets import torchvision_state
+from tests.nets.test_nets import torchvision_state
 
 
 @pytest.fixture

@@ -164,7 +164,9 @@ def test_gram_unweighted_is_the_seeds_cost_bit_for_bit(dim):
     a_s, a_g = rand(SHAPES[dim]["same"], 1, torch.float32), rand(SHAPES[dim]["other"], 2, torch.float32)
     ts, tg = loss.stats(a_s), loss.stats(a_g)
     assert torch.equal(ts["gram"], obj.scaled_gram(a_s))
-    assert torch.equal(loss.distance(ts, tg), obj.layer_style_cost_from_grams(obj.scaled_gram(a_s), obj.scaled_gram(a_g)))
+    assert torch.equal(
+        loss.distance(ts, tg), obj.layer_style_cost_from_grams(obj.scaled_gram(a_s), obj.scaled_gram(a_g))
+    )
 
 
 def test_gram_channels_last_is_scaled_gram():
@@ -214,7 +216,11 @@ def test_wasserstein_tends_to_the_exact_w2_as_the_ridge_vanishes():
     got = loss.distance(loss.prepare(loss.stats(a_s)), loss.stats(a_g)).item()
     (ms, cs), (mg, cg) = ref_moments(np64(a_s)), ref_moments(np64(a_g))
     root = np.real(scipy.linalg.sqrtm(cs[0]))
-    exact = np.sum((ms - mg) ** 2) + np.trace(cs[0] + cg[0]) - 2 * np.trace(np.real(scipy.linalg.sqrtm(root @ cg[0] @ root)))
+    exact = (
+        np.sum((ms - mg) ** 2)
+        + np.trace(cs[0] + cg[0])
+        - 2 * np.trace(np.real(scipy.linalg.sqrtm(root @ cg[0] @ root)))
+    )
     np.testing.assert_allclose(got, exact / 3, rtol=1e-8)
     # The default ridge moves W2 by about ε per channel only.
     default = sl.get_style_loss("wasserstein")

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import torch
 
+from nstyle import stylize_audio, stylize_series
+from nstyle.core.functional import scaled_gram
 from nstyle.errors import NStyleError
+from nstyle.kinds.series import estimate_period, series_branches
 from nstyle.modalities.audio import load_audio, log_magnitude
 from nstyle.modalities.series import load_series
 from nstyle.nets.random import Branch, RandomBranches, parse_branches
-from nstyle.core.functional import scaled_gram
-from nstyle import stylize_audio, stylize_series
-from nstyle.kinds.series import estimate_period, series_branches
 
 ALSA = Path("/usr/share/sounds/alsa")
 
@@ -101,6 +101,7 @@ def envelope(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
     return log_magnitude(x, n_fft, hop)[0].mean(dim=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["waveform", "magnitude"])
 def test_audio_takes_the_style_spectrum_and_keeps_the_envelope(mode, tmp_path):
     content, style = alsa_clip("Front_Center.wav"), alsa_clip("Noise.wav")

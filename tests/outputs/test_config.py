@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from nstyle import __version__
+from nstyle.errors import NStyleError
 from nstyle.outputs.config import (
     add_config_option,
     config_defaults,
@@ -21,7 +22,6 @@ from nstyle.outputs.config import (
     read_config,
     write_config,
 )
-from nstyle.errors import NStyleError
 
 TRICKY = 'say "hi" \\ C:\\dir\n\ttab\r é ✓ \x01 \x7f \x1b'
 
@@ -236,3 +236,26 @@ def test_written_run_repeats_exactly(tmp_path):
 def test_config_text_is_flat_toml():
     text = config_text({"a": 1, "b": None}, "image")
     assert text == 'command = "image"\na = 1\n# b: not set (the default)\n'
+
+
+# Files written by nstyle 0.1 before the one pipeline (tests/outputs/data/v0.1-*.toml, made
+# by that version's own parser and write_config): they must still load, option for option.
+OLD = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("kind", ["image", "audio", "series", "volume"])
+def test_config_files_of_the_previous_version_still_load(kind):
+    from nstyle.cli import build_parser, settings_from
+    from nstyle.outputs.config import parse_args_with_config, read_config
+
+    path = OLD / f"v0.1-{kind}.toml"
+    args = parse_args_with_config(build_parser(), ["--config", str(path)])
+    assert args.command == kind
+    settings = settings_from(args)  # validated
+    for key, value in read_config(path).items():
+        if key in ("command", "style"):
+            continue
+        assert getattr(args, key) == value, key
+    styles = read_config(path)["style"]
+    assert args.style == (styles if isinstance(styles, list) else [styles])
+    assert settings.steps == read_config(path)["steps"]

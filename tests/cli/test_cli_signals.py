@@ -22,8 +22,8 @@ from PIL import Image
 import nstyle.pipeline
 from nstyle.modalities.audio import load_audio
 from nstyle.modalities.series import load_series
-from tests.test_cli import OLD_BYTES, assert_one_error_line, run, snapshot_folder
-from tests.test_signals import alsa_clip
+from tests.cli.test_cli import OLD_BYTES, assert_one_error_line, run, snapshot_folder
+from tests.kinds.test_signals import alsa_clip
 
 # --------------------------------------------------------------------------- inputs
 
@@ -134,9 +134,13 @@ AUDIO_BAD = {
     "content-empty": ("content", _empty_wav, [], "out.wav", ["empty.wav", "empty", "0 frames"]),
     "style-nan": ("style", _nan_wav, [], "out.wav", ["nan.wav", "NaN"]),
     "content-shorter-than-branch": ("content", _short_wav, [], "out.wav", ["short.wav", "5 STFT frames", "41"]),
-    "style-tiny-waveform": ("style", _tiny_wav, ["--branches", "1:8"], "out.wav", ["tiny.wav", "too short", "n_fft=1024"]),
+    "style-tiny-waveform": (
+        "style", _tiny_wav, ["--branches", "1:8"], "out.wav", ["tiny.wav", "too short", "n_fft=1024"]
+    ),
     "content-tiny-magnitude": ("content", _tiny_wav, ["--mode", "magnitude"], "out.wav", ["tiny.wav", "too short"]),
-    "branches-too-wide": (None, None, ["--branches", "11x64:8"], "out.wav", ["Front_Center.wav", "widest branch", "641"]),
+    "branches-too-wide": (
+        None, None, ["--branches", "11x64:8"], "out.wav", ["Front_Center.wav", "widest branch", "641"]
+    ),
     "branches-garbage": (None, None, ["--branches", "11-8"], "out.wav", ["11-8", "width"]),
     "output-mp3": (None, None, [], "out.mp3", ["out.mp3", "extension"]),
     "plot-jpg": (None, None, ["--plot", "{o}/spec.jpg"], "out.wav", ["spec.jpg", ".png"]),
@@ -172,7 +176,9 @@ def test_audio_bad_input_is_one_line_exit_2_and_nothing_written(
         extra += ["--plot", str(outdir / "spec.png")]
     before = snapshot_folder(tmp_path)
 
-    rc, stdout, err = run(["audio", c, s, "-o", out, "--steps", "2", "--quiet", "--branches", "11x4:16", *extra], capsys)
+    rc, stdout, err = run(
+        ["audio", c, s, "-o", out, "--steps", "2", "--quiet", "--branches", "11x4:16", *extra], capsys
+    )
     assert rc == 2, err
     assert_one_error_line(err, *needles)
     assert stdout == ""
@@ -265,12 +271,16 @@ def test_output_folder_missing(tmp_path, capsys, ecg_csv, eeg_npy, no_optimisati
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_real_exit_status_and_stderr_in_a_subprocess(tmp_path, noise):
     out = tmp_path / "out.wav"
     out.write_bytes(OLD_BYTES)
     missing = tmp_path / "gone.wav"
     proc = subprocess.run(
-        [sys.executable, "-m", "nstyle.cli", "audio", str(missing), str(noise), "-o", str(out), "--steps", "1", "--quiet"],
+        [
+            sys.executable, "-m", "nstyle.cli", "audio", str(missing), str(noise),
+            "-o", str(out), "--steps", "1", "--quiet",
+        ],
         capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False,
     )
     assert proc.returncode == 2, proc.stderr
@@ -298,6 +308,7 @@ def _assert_success(rc: int, stdout: str, err: str, *written: Path) -> None:
         assert f"wrote {path}" in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["waveform", "magnitude"])
 def test_audio_tiny_run_writes_wav_and_spectrogram_plot(mode, tmp_path, capsys, speech, noise):
     out, plot = tmp_path / "out.wav", tmp_path / "spec.png"

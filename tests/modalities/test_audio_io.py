@@ -398,7 +398,11 @@ def test_unknown_output_extension(tmp_path):
 
 @pytest.mark.parametrize(
     "x,needle",
-    [(torch.full((1, 1, 5), float("nan")), "NaN"), (torch.zeros(1, 1, 0), "0 samples"), (torch.zeros(2, 1, 5), "shaped")],
+    [
+        (torch.full((1, 1, 5), float("nan")), "NaN"),
+        (torch.zeros(1, 1, 0), "0 samples"),
+        (torch.zeros(2, 1, 5), "shaped"),
+    ],
 )
 def test_unwritable_tensors(tmp_path, x, needle):
     out = tmp_path / "o.wav"

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from nstyle.core.engine import initial_signal, optimize
+from nstyle.core.functional import Terms, scaled_gram
+from nstyle.core.objective import StyleObjective
 from nstyle.errors import NStyleError
 from nstyle.modalities.image import load_image
-from nstyle.core.objective import StyleObjective
-from nstyle.core.functional import Terms, scaled_gram
 from nstyle.samples import sample_path
 
 SHAPES = {"1d": (1, 2, 8), "3d": (1, 2, 3, 3, 3)}

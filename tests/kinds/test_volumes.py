@@ -13,12 +13,12 @@ import nibabel
 import pytest
 import torch
 
+from nstyle import stylize_volume
+from nstyle.core.functional import scaled_gram
 from nstyle.modalities.volume import load_volume
 from nstyle.nets import build_net
 from nstyle.nets.random import RandomBranches, parse_branches
 from nstyle.nets.volume import Inflated, Triplanar
-from nstyle.core.functional import scaled_gram
-from nstyle import stylize_volume
 
 DATA = os.path.join(os.path.dirname(nibabel.__file__), "tests", "data")
 CONTENT, STYLE = os.path.join(DATA, "anatomical.nii"), os.path.join(DATA, "example4d.nii.gz")

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from nstyle.errors import NStyleError
+from nstyle.modalities.series import SeriesSignal, load_series, save_series
 
 try:
     import pydicom
@@ -20,7 +21,6 @@ try:
 except ImportError:  # the table and .npy tests still run
     pydicom = None
 needs_pydicom = pytest.mark.skipif(pydicom is None, reason="pydicom is not installed")
-from nstyle.modalities.series import SeriesSignal, load_series, save_series
 
 RNG = np.random.default_rng(4321)
 
@@ -163,7 +163,9 @@ def test_time_column_in_the_middle_keeps_its_place(tmp_path):
     assert sig.names == ["a", "b"] and sig.rate == pytest.approx(2.0)
     out = save_series(sig.tensor * 10, tmp_path / "o.csv", sig)
     assert header_of(out) == ["a", "clock", "b"]
-    np.testing.assert_array_equal(np.loadtxt(out, delimiter=",", skiprows=1), [[10, 0.5, 20], [30, 1.0, 40], [50, 1.5, 60]])
+    np.testing.assert_array_equal(
+        np.loadtxt(out, delimiter=",", skiprows=1), [[10, 0.5, 20], [30, 1.0, 40], [50, 1.5, 60]]
+    )
 
 
 @pytest.mark.parametrize("ext, delimiter", [(".tsv", "\t"), (".txt", ";"), (".txt", " "), (".csv", ";")])

@@ -1,4 +1,5 @@
-"""Coarse-to-fine (nstyle.multiscale + stylize's scale loop), the engine's scale support, precision and tiling through stylize."""
+"""Coarse-to-fine (nstyle.multiscale + stylize's scale loop), the engine's scale support, precision
+and tiling through stylize."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import torch
 
 import nstyle
 from nstyle import NStyleError
-from nstyle.options import ImageSettings
-from nstyle.pipeline import scale_plan
 from nstyle.core.engine import lbfgs_history, optimize
+from nstyle.core.functional import scaled_gram
 from nstyle.core.multiscale import parse_scales, resize, scale_schedule, scaled_shape
 from nstyle.core.objective import StyleObjective
-from nstyle.core.functional import scaled_gram
+from nstyle.options import ImageSettings
+from nstyle.pipeline import scale_plan
 from nstyle.samples import sample_path
 
 LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0}
@@ -240,7 +241,10 @@ def test_auto_tiles_only_what_does_not_fit(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(api, "TiledObjective", spy)
-    run = lambda: nstyle.stylize(sample_path("astronaut.png"), sample_path("ihc.png"), size=48, steps=1, scales=None)
+
+    def run():
+        return nstyle.stylize(sample_path("astronaut.png"), sample_path("ihc.png"), size=48, steps=1, scales=None)
+
     run()
     assert made == []  # 48 px fits
     monkeypatch.setattr(tiling, "available_bytes", lambda device="cpu": 10 * 2**20)  # 10 MiB "free"

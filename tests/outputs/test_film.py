@@ -17,11 +17,11 @@ import pytest
 import torch
 from PIL import Image
 
-from nstyle.outputs import film as film_mod
 from nstyle.core.engine import StepInfo
 from nstyle.errors import NStyleError
-from nstyle.outputs.film import BOX_RGB, HOLD_MS, FilmRecorder, check_film_path, label_frame, mp4_encoder_available
 from nstyle.modalities.image import load_image, to_pil
+from nstyle.outputs import film as film_mod
+from nstyle.outputs.film import BOX_RGB, HOLD_MS, FilmRecorder, check_film_path, label_frame, mp4_encoder_available
 from nstyle.outputs.plots import loss_terms, plot_losses
 from nstyle.samples import sample_path
 
@@ -36,7 +36,9 @@ def g_at(step: int, hw: tuple[int, int] = (8, 12)) -> torch.Tensor:
     return torch.full((1, 3, *hw), step / 255.0)
 
 
-def simulate(rec: FilmRecorder, steps: int, hw: tuple[int, int] = (8, 12), offset: int = 0, scale: int = 0) -> list[StepInfo]:
+def simulate(
+    rec: FilmRecorder, steps: int, hw: tuple[int, int] = (8, 12), offset: int = 0, scale: int = 0
+) -> list[StepInfo]:
     """What ``optimize`` does: after step k, J measured at G_k, and G_{k+1} (after the update)."""
     history = []
     for k in range(offset, offset + steps):
@@ -241,7 +243,11 @@ def two_scale_history(alpha=(2.0, 0.5), beta=1e3, tv_weight=0.0) -> tuple[list[S
         scale = 0 if step < 12 else 1
         c = 0.0 if step == 0 else 50.0 / step  # J_content = 0 at a content start
         s, tv = 1e-2 * math.exp(-step / 10), 3.0 + step
-        total = float(np.float32(alpha[scale]) * np.float32(c) + np.float32(beta) * np.float32(s) + np.float32(tv_weight) * np.float32(tv))
+        total = float(
+            np.float32(alpha[scale]) * np.float32(c)
+            + np.float32(beta) * np.float32(s)
+            + np.float32(tv_weight) * np.float32(tv)
+        )
         history.append(StepInfo(step, total, c, s, tv, scale))
         content.append(alpha[scale] * c)
     return history, content

@@ -14,6 +14,8 @@ import torch
 
 import nstyle
 from nstyle import NStyleError
+from nstyle.modalities.image import load_image
+from nstyle.samples import sample_path
 from nstyle.steering.colors import (
     COLOR_MODES,
     check_color_mode,
@@ -26,8 +28,6 @@ from nstyle.steering.colors import (
     with_chrominance,
     yiq_to_rgb,
 )
-from nstyle.modalities.image import load_image
-from nstyle.samples import sample_path
 
 # The NTSC YIQ matrix and its inverse as commonly published to 4 digits (e.g. Wikipedia,
 # "YIQ"): an independent check of the module's 6-digit matrix and computed inverse.

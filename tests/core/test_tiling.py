@@ -12,12 +12,8 @@ import pytest
 import torch
 
 from nstyle.core.engine import optimize
-from nstyle.errors import NStyleError
-from nstyle.modalities.image import load_image
-from nstyle.nets.volume import Inflated, Triplanar
-from nstyle.core.objective import StyleObjective
 from nstyle.core.functional import gram_matrix, scaled_gram
-from nstyle.samples import sample_path
+from nstyle.core.objective import StyleObjective
 from nstyle.core.tiling import (
     Geometry,
     TiledObjective,
@@ -26,6 +22,10 @@ from nstyle.core.tiling import (
     tiled_eval_bytes,
     untiled_eval_bytes,
 )
+from nstyle.errors import NStyleError
+from nstyle.modalities.image import load_image
+from nstyle.nets.volume import Inflated, Triplanar
+from nstyle.samples import sample_path
 
 STYLE = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0}
 CONTENT = ["relu2_2", "relu3_1"]

@@ -14,11 +14,11 @@ from PIL import Image
 import nstyle
 from nstyle import NStyleError
 from nstyle.cli import main
-from nstyle.steering.colors import rgb_to_yiq
+from nstyle.core.functional import scaled_gram, total_variation
 from nstyle.modalities.image import load_image
 from nstyle.nets import build_net
-from nstyle.core.functional import scaled_gram, total_variation
 from nstyle.samples import sample_path
+from nstyle.steering.colors import rgb_to_yiq
 
 SIZE = 48
 KW = dict(size=SIZE, steps=8, scales=None)
@@ -106,7 +106,10 @@ def test_colors_keep_the_content_colours(paths):
     plain = nstyle.stylize(c, s, **KW).tensor
     lum = nstyle.stylize(c, s, colors="keep-luminance", **KW).tensor
     hist = nstyle.stylize(c, s, colors="match-histogram", **KW).tensor
-    mean_gap = lambda x: float((x.mean((2, 3)) - ct.mean((2, 3))).norm())
+
+    def mean_gap(x):
+        return float((x.mean((2, 3)) - ct.mean((2, 3))).norm())
+
     assert chroma_distance(lum, ct) < 0.1 * chroma_distance(plain, ct)
     assert mean_gap(hist) < 0.5 * mean_gap(plain)
 

@@ -24,7 +24,7 @@ from pydicom.data import get_testdata_file
 import nstyle.kinds.volume
 import nstyle.pipeline
 from nstyle.modalities.volume import PREVIEW_CELL, PREVIEW_LABEL_H
-from tests.test_cli import OLD_BYTES, assert_one_error_line, run, snapshot_folder
+from tests.cli.test_cli import OLD_BYTES, assert_one_error_line, run, snapshot_folder
 
 NIB_DATA = Path(os.path.dirname(nib.__file__)) / "tests" / "data"
 ANAT = NIB_DATA / "anatomical.nii"
@@ -123,22 +123,32 @@ VOLUME_BAD = {
     ),
     "content-nan": ("content", _nan_npy, [], "out.nii.gz", ["nan.npy", "1 NaN", "4096"]),
     "style-nan": ("style", _nan_npy, [], "out.nii.gz", ["nan.npy", "1 NaN"]),
-    "content-empty-dicom-folder": ("content", _empty_dicom_folder, [], "out.nii.gz", ["empty_dicom", "no readable DICOM"]),
+    "content-empty-dicom-folder": (
+        "content", _empty_dicom_folder, [], "out.nii.gz", ["empty_dicom", "no readable DICOM"]
+    ),
     "content-missing": ("content", lambda d: d / "gone.nii.gz", [], "out.nii.gz", ["gone.nii.gz", "no such file"]),
     "mask-other-shape": ("mask", _mask_other_shape, [], "out.nii.gz", ["small_mask.nii", "33x41x24", "33x41x25"]),
     "mask-missing": ("mask", lambda d: d / "nomask.nii", [], "out.nii.gz", ["nomask.nii", "no such file"]),
     "content-too-thin": ("content", _thin_npy, [], "out.nii.gz", ["thin.npy", "(4, 40, 40)", "too thin for VGG"]),
     "style-too-thin": ("style", _thin_npy, [], "out.nii.gz", ["thin.npy", "too thin for VGG"]),
-    "index-out-of-range": ("content", lambda d: EX4D, ["--index", "5"], "out.nii.gz", ["example4d.nii.gz", "index 5", "2 volumes"]),
-    "style-index-out-of-range": (None, None, ["--style-index", "2"], "out.nii.gz", ["example4d.nii.gz", "index 2", "2 volumes"]),
-    "index-on-a-3d-volume": (None, None, ["--index", "1"], "out.nii.gz", ["anatomical.nii", "single volume", "index 1"]),
+    "index-out-of-range": (
+        "content", lambda d: EX4D, ["--index", "5"], "out.nii.gz", ["example4d.nii.gz", "index 5", "2 volumes"]
+    ),
+    "style-index-out-of-range": (
+        None, None, ["--style-index", "2"], "out.nii.gz", ["example4d.nii.gz", "index 2", "2 volumes"]
+    ),
+    "index-on-a-3d-volume": (
+        None, None, ["--index", "1"], "out.nii.gz", ["anatomical.nii", "single volume", "index 1"]
+    ),
     "window-reversed": (None, None, ["--window", "5,1"], "out.nii.gz", ["--window", "'5,1'"]),
     "window-garbage": (None, None, ["--window", "abc"], "out.nii.gz", ["--window", "'abc'", "LO,HI"]),
     "window-nan": (None, None, ["--window", "nan,1"], "out.nii.gz", ["--window", "'nan,1'"]),
     "net-bogus": (None, None, ["--net", "bogus"], "out.nii.gz", ["--net", "'bogus'", "triplanar"]),
     "output-png": (None, None, [], "out.png", ["out.png", "unknown volume extension", "'.png'"]),
     "output-dcm-for-nifti-content": (None, None, [], "out.dcm", ["out.dcm", "multi-frame DICOM", "anatomical.nii"]),
-    "output-folder-for-nifti-content": (None, None, [], "slices/", ["slices", "folder of DICOM slices", "anatomical.nii"]),
+    "output-folder-for-nifti-content": (
+        None, None, [], "slices/", ["slices", "folder of DICOM slices", "anatomical.nii"]
+    ),
     "random-branch-wider-than-volume": (
         None, None, ["--net", "random", "--branches", "3x16:8"], "out.nii.gz", ["anatomical.nii", "widest branch (33)"]
     ),

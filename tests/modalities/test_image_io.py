@@ -16,9 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
-from nstyle.outputs import atomic
 from nstyle.errors import NStyleError
 from nstyle.modalities.image import load_image, resize_long_side, save_image, to_pil
+from nstyle.outputs import atomic
 
 RNG = np.random.default_rng(1234)
 
