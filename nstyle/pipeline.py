@@ -55,7 +55,7 @@ def run(
         raise NStyleError("no style given")
     signals = modality.load(content, styles, settings, device)
     network = modality.network(signals, settings, device)
-    plan = scale_plan(max(signals.content.shape[2:]), settings, modality.coarsest)
+    plan = scale_plan(max(signals.content.shape[2:]), settings, coarsest_fit(signals, network, modality.coarsest))
     check_scales_fit(plan, signals, network)
     if on_plan is not None:
         on_plan(plan)
@@ -80,6 +80,19 @@ def scale_plan(long_side: int, settings: Settings, coarsest: int) -> Plan:
     return [(side, coarse) for side in sides[:-1]] + [(sides[-1], settings.steps)]
 
 
+def coarsest_fit(signals: Signals, network: Network, coarsest: int) -> int:
+    """Where ``scales="auto"`` starts: the kind's ``coarsest`` long side, raised until C and
+    every S keep ``network.min_side`` samples on their shortest axis (a series net whose
+    dilations span one heartbeat needs more than the default 256 samples)."""
+    long = max(signals.content.shape[2:])
+    start = coarsest
+    for _, x in signals.named():
+        # x's shortest axis at the scale whose content long side is `side` is about
+        # side * short / long; one more sample absorbs the rounding of scaled_shape.
+        start = max(start, -(-network.min_side * long // min(x.shape[2:])) + 1)
+    return start
+
+
 def check_scales_fit(plan: Plan, signals: Signals, network: Network) -> None:
     """Every scale's C and S must keep ``network.min_side`` samples along every axis."""
     long = max(signals.content.shape[2:])
@@ -88,7 +101,7 @@ def check_scales_fit(plan: Plan, signals: Signals, network: Network) -> None:
             short = min(scaled_shape(x.shape[2:], _style_side(x, side, long)))
             if short < network.min_side:
                 raise NStyleError(
-                    f"the {what} is too small at the {side} scale ({short} on its shortest axis; the network "
+                    f"{what} is too small at the {side} scale ({short} on its shortest axis; the network "
                     f"needs at least {network.min_side}): raise --size or the first of --scales"
                 )
 

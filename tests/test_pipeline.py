@@ -130,6 +130,21 @@ def test_volume_coarse_to_fine_over_three_axes_keeps_geometry(tmp_path):
     assert nibabel.load(str(out)).shape == (33, 41, 25)
 
 
+def test_auto_scales_start_where_every_signal_fits_the_net(ecg_eeg):
+    """A 129-sample span (5 taps, dilation 32) does not fit the 800-sample EEG shrunk with
+    the 2000-sample ECG to the default 256 (102 samples): auto starts higher instead of failing."""
+    ecg, eeg = ecg_eeg
+    plans: list = []
+    r = nstyle.run(
+        nstyle.MODALITIES["series"], ecg, eeg,
+        nstyle.SeriesSettings(steps=1, scales="auto", scale_steps=1, branches="5:8,5x32:8"), on_plan=plans.append,
+    )
+    sides = [side for side, _ in plans[0]]
+    assert sides[-1] == 2000 and len(sides) > 2
+    assert round(sides[0] * 800 / 2000) >= 129 > round(256 * 800 / 2000)
+    assert sorted({h.scale for h in r.history}) == list(range(len(sides)))
+
+
 def test_a_scale_too_small_for_the_net_is_named(ecg_eeg):
     ecg, eeg = ecg_eeg
     with pytest.raises(NStyleError, match="too small at the 20 scale"):
