@@ -20,8 +20,11 @@ from .errors import NStyleError
 from .kinds import MODALITIES
 from .options import OUTPUTS, SETTINGS, ImageOutputs, Settings, option_of
 from .outputs.atomic import check_writable
-from .outputs.config import add_config_option, config_path_for, parse_args_with_config, write_config
+from .outputs.config import add_config_option, config_path_for, config_text, parse_args_with_config, write_config
+from .outputs.guard import Named, all_or_nothing, check_run_paths, input_paths
 from .pipeline import Plan, run
+from .runtime import interrupted_status, one_line, say, stop_signals
+from .validators import NAMED_INITS
 
 DESCRIPTION = """\
 Neural style transfer: re-render a CONTENT signal in the style of a STYLE signal by
@@ -126,7 +129,7 @@ def add_fields(parser: argparse.ArgumentParser, settings_fields: list[Any]) -> N
 
 
 def _add_explain_parser(sub) -> None:
-    from . import explain as ex
+    from . import explainer as ex
 
     p = sub.add_parser(
         "explain", help="what each layer of the network sees of one image (Gatys et al. 2016, Figure 1)",
@@ -153,19 +156,41 @@ def _add_explain_parser(sub) -> None:
 def run_explain(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .explain import explain
+    from .explainer import explain
 
+    output = check_writable(args.output)
+    outputs = [("figure", output), ("settings file", config_path_for(args.output))]
+    check_outputs(outputs, input_paths(args.image, [], config=args.config), args)
     bar = tqdm(unit="step", disable=args.quiet)  # the panel count depends on the kind of input
-    try:
-        result = explain(
-            args.image, args.output, size=args.size, steps=args.steps, net=args.net, pooling=args.pooling,
-            channels=args.channels, seed=args.seed, device=args.device,
-            callback=lambda panel, step: (bar.set_description(panel), bar.update(1)),
-        )
-    finally:
-        bar.close()
-    print(f"wrote {result.path}", file=sys.stderr)
-    return 130 if result.interrupted else 0
+    with all_or_nothing([p for _, p in outputs]):
+        try:
+            result = explain(
+                args.image, args.output, size=args.size, steps=args.steps, net=args.net, pooling=args.pooling,
+                channels=args.channels, seed=args.seed, device=args.device,
+                callback=lambda panel, step: (bar.set_description(panel), bar.update(1)),
+            )
+        finally:
+            bar.close()
+        say(f"wrote {result.path}")
+        write_settings(args)
+    return interrupted_status() if result.interrupted else 0
+
+
+def check_outputs(outputs: list[Named], inputs: list[Named], args: argparse.Namespace) -> None:
+    """Before any work: every output's folder writable, the settings file's text
+    writable, no output over an input or over another output."""
+    for what, path in outputs:
+        try:
+            check_writable(path)
+        except NStyleError as e:
+            raise NStyleError(f"{e} (the {what})") from None
+    config_text(vars(args), args.command)  # a value TOML cannot hold fails now, not after the run
+    check_run_paths(outputs, inputs, getattr(args, "overwrite_input", False))
+
+
+def write_settings(args: argparse.Namespace) -> None:
+    """Every option of the run, next to its output: `nstyle --config OUT.toml` repeats it."""
+    say(f"wrote {write_config(config_path_for(args.output), vars(args), args.command)}")
 
 
 def snapshot_path(output: Path, step: int) -> Path:
@@ -199,8 +224,8 @@ def finish(result: Any, output: str | Path) -> int:
     result.save(output)
     best = result.best
     summary = f"wrote {output}" + (f" (best J={best.total:.4g} at step {best.step})" if best else "")
-    print(f"interrupted: {summary}" if result.interrupted else summary, file=sys.stderr)
-    return 130 if result.interrupted else 0
+    say(f"interrupted: {summary}" if result.interrupted else summary)
+    return interrupted_status() if result.interrupted else 0
 
 
 def check_plot_path(path: str) -> Path:
@@ -253,12 +278,12 @@ class ImageExtras:
         if self.film is not None and result.history:
             best = result.best
             self.film.add(result.tensor, step=result.best_step, j=best.total if best else None, note="result")
-            print(f"wrote {self.film.write(result.history)}", file=sys.stderr)
+            say(f"wrote {self.film.write(result.history)}")
         if self.args.plot and result.history:
             plot_losses(
                 result.history, self.args.plot, beta=result.options["style_weight"], tv_weight=self.args.tv_weight
             )
-            print(f"wrote {self.args.plot}", file=sys.stderr)
+            say(f"wrote {self.args.plot}")
 
 
 def write_extras(args: argparse.Namespace, result: Any) -> None:
@@ -269,20 +294,33 @@ def write_extras(args: argparse.Namespace, result: Any) -> None:
         (plot_audio if args.command == "audio" else plot_series)(
             args.content, args.style[0], args.output, args.plot, result.options
         )
-        print(f"wrote {args.plot}", file=sys.stderr)
+        say(f"wrote {args.plot}")
     if args.command == "volume" and args.preview:
         from .modalities.volume import load_volume, preview
         from .validators import parse_window
 
         style = load_volume(args.style[0], index=args.style_index, window=parse_window(args.window)).tensor
         preview([result.like.tensor, style, result.tensor], ["content C", "style S", "result G"], args.preview)
-        print(f"wrote {args.preview}", file=sys.stderr)
+        say(f"wrote {args.preview}")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """The kind's settings from the parsed options (validated)."""
     cls = SETTINGS[args.command]
     return cls.from_options({f.name: getattr(args, f.name) for f in fields(cls)}).validate()
+
+
+def run_paths(args: argparse.Namespace, settings: Settings, output: Path) -> tuple[list[Named], list[Named]]:
+    """(what, path) of every file a run writes (snapshots aside) and of every file it reads."""
+    outputs: list[Named] = [("output", output), ("settings file", config_path_for(args.output))]
+    extras = [e for e in ("plot", "preview", "film") if getattr(args, e, None)]
+    outputs += [(extra, Path(getattr(args, extra))) for extra in extras]
+    init = getattr(settings, "init", None)
+    inputs = input_paths(
+        args.content, args.style, config=args.config, mask=settings.mask, weights=getattr(settings, "weights", None),
+        init=None if isinstance(init, str) and init in NAMED_INITS else init,
+    )
+    return outputs, inputs
 
 
 def run_kind(args: argparse.Namespace) -> int:
@@ -293,6 +331,8 @@ def run_kind(args: argparse.Namespace) -> int:
     for extra in ("plot", "preview"):
         if getattr(args, extra, None):
             check_plot_path(getattr(args, extra))
+    outputs, inputs = run_paths(args, settings, output)
+    check_outputs(outputs, inputs, args)
     progress = Progress(args.quiet)
     extras = ImageExtras(args, output) if isinstance(OUTPUTS[args.command](), ImageOutputs) else None
     hooks = [h for h in (progress, extras) if h is not None]
@@ -304,27 +344,40 @@ def run_kind(args: argparse.Namespace) -> int:
         )
     finally:
         progress.close()
-    status = finish(result, args.output)  # the string: a trailing "/" asks a volume for a folder
-    if extras is not None:
-        extras.write(result)
-    write_extras(args, result)
+    with all_or_nothing([p for _, p in outputs]):
+        status = finish(result, args.output)  # the string: a trailing "/" asks a volume for a folder
+        if extras is not None:
+            extras.write(result)
+        write_extras(args, result)
+        write_settings(args)
     return status
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; the exit status: 0 done, 2 bad input (one line), 130/143/129 when
+    interrupted by Ctrl-C, SIGTERM or SIGHUP (the best result so far written)."""
     try:
-        args = parse_args_with_config(build_parser(), sys.argv[1:] if argv is None else argv)
-        status = run_explain(args) if args.command == "explain" else run_kind(args)
-        # Every option of the run, next to its output: `nstyle --config OUT.toml` repeats it.
-        settings = write_config(config_path_for(args.output), vars(args), args.command)
-        print(f"wrote {settings}", file=sys.stderr)
-        return status
+        with stop_signals():
+            args = parse_args_with_config(build_parser(), sys.argv[1:] if argv is None else argv)
+            return run_explain(args) if args.command == "explain" else run_kind(args)
     except NStyleError as e:
-        print(f"nstyle: error: {e}", file=sys.stderr)
+        say(f"nstyle: error: {one_line(str(e))}")
         return 2
     except KeyboardInterrupt:
-        print("nstyle: interrupted before the optimisation started; nothing written", file=sys.stderr)
-        return 130
+        say("nstyle: interrupted; no new files written")
+        return interrupted_status()
+    except OSError as e:  # the file system refused something nstyle did not foresee
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        say(f"nstyle: error: {where}{one_line(e.strerror or str(e))}")
+        return 2
+    except (MemoryError, torch.OutOfMemoryError):
+        say("nstyle: error: ran out of memory; lower --size (or the signal's length, or the --branches filters)")
+        return 2
+    except RuntimeError as e:
+        if "alloc" in str(e).lower() or "out of memory" in str(e).lower():  # torch's CPU allocator failure
+            say(f"nstyle: error: ran out of memory ({one_line(str(e), 120)}); lower --size")
+            return 2
+        raise
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ from . import validators as v
 from .core.engine import DEFAULT_LR, OPTIMIZERS
 from .core.precision import PRECISIONS
 from .core.style_losses import DEFAULT_STYLE_LOSS, STYLE_LOSSES
-from .errors import NStyleError
+from .errors import NStyleError, NStyleTypeError
+from .resources import DEFAULT_MAX_PIXELS
 from .steering.colors import COLOR_MODES
 
 
@@ -57,6 +58,12 @@ IMAGE_STYLE_LAYERS = ",".join(f"relu{b}_1:1" for b in range(1, 6))
 # 4096 px); above what fits, J is evaluated in tiles (nstyle.core.tiling). 4096 px is the
 # largest size tested on a 24 GiB machine (benchmarks/bench_speed.py --sections memory).
 MAX_SIZE = 4096
+# Seeds go to torch.Generator.manual_seed, which takes a signed 64-bit integer.
+MAX_SEED = 2**63 - 1
+# A step of 10⁴ on signals in [0, 1] is already meaningless; larger values overflow fp32.
+MAX_LR = 1e4
+# 768 kHz is the highest rate audio hardware records; more only multiplies the samples.
+MAX_RATE = 768_000
 # Steps at each coarse scale: enough for the large structures to settle (at 384 px, 50
 # coarse + 150 final steps gave J within 3% of 200 single-scale steps in 9% less time,
 # with visibly larger-scale texture); everything finer is redone at the next scale anyway.
@@ -104,6 +111,10 @@ class Settings:
         None, f"steps at each coarse scale (default: {DEFAULT_SCALE_STEPS}, or --steps if fewer)",
         group="speed and scale", type=int,
     )
+    max_memory: float | None = option(
+        None, "GiB one run may use; a run estimated above it is refused before it starts "
+        "(default: 0.8 x this machine's memory)", group="speed and scale", type=float, metavar="GIB",
+    )
     precision: str = option(
         "fp32", "network arithmetic: bf16 is about 2x faster on CPUs with AVX-512 BF16; Grams stay fp32",
         group="speed and scale", choices=PRECISIONS,
@@ -133,11 +144,16 @@ class Settings:
         v.check_count("steps", self.steps)
         if self.scale_steps is not None:
             v.check_count("scale steps", self.scale_steps)
-        v.check_count("seed", self.seed)
+        v.check_count("seed", self.seed, 0, MAX_SEED)
         if self.optimizer is not None:
             v.check_choice("optimizer", self.optimizer, OPTIMIZERS)
         if self.lr is not None:
-            v.check_range("learning rate", self.lr, 0, float("inf"), low_open=True)
+            v.check_range("learning rate", self.lr, 0, MAX_LR, low_open=True)
+        if self.max_memory is not None:
+            v.check_range("max memory (GiB)", self.max_memory, 0, 1e6, low_open=True)
+        v.check_scales(self.scales)
+        if not isinstance(self.device, str):
+            raise NStyleTypeError(f"device must be a name such as cpu or cuda, got {self.device!r}")
         v.check_choice("precision", self.precision, PRECISIONS)
         v.check_choice("style loss", self.style_loss, tuple(STYLE_LOSSES))
         for what, w in (("content weight", self.content_weight), ("style weight", self.style_weight)):
@@ -174,6 +190,10 @@ class ImageSettings(Settings):
     kind: ClassVar[str] = "image"
 
     size: int | None = option(512, "long side of the result in pixels", group="result", type=int)
+    max_pixels: int = option(
+        DEFAULT_MAX_PIXELS, "largest input image (width x height) decoded; larger ones are refused from their header",
+        group="speed and scale",
+    )
     steps: int = option(200, "optimisation steps at the output size (one network evaluation each)", group="result")
     init: Any = option("content", "starting G: noise (the seed's random start), content, style or an image file",
                        group="result")
@@ -212,6 +232,7 @@ class ImageSettings(Settings):
         if self.size is not None and not 16 <= v.check_count("size", self.size) <= MAX_SIZE:
             raise NStyleError(f"size {self.size} is out of range (16 to {MAX_SIZE} pixels on the long side)")
         v.parse_tile(self.tile)
+        v.check_count("max pixels", self.max_pixels, 1)
         v.check_range("style scale", self.style_scale, 0, 4, low_open=True)
         if self.colors is not None:
             v.check_choice("colour mode", self.colors, COLOR_MODES)
@@ -272,11 +293,13 @@ class AudioSettings(SignalSettings):
     def validate(self) -> AudioSettings:
         super().validate()
         v.check_choice("audio mode", self.mode, AUDIO_MODES)
+        v.check_count("n_fft", self.n_fft)
+        v.check_count("hop", self.hop)
         if self.n_fft < 16 or self.hop < 1 or self.hop > self.n_fft:
             raise NStyleError(
                 f"n_fft must be >= 16 and 1 <= hop <= n_fft (got n_fft={self.n_fft}, hop={self.hop})"
             )
-        v.check_count("sample rate", self.rate, 1)
+        v.check_count("sample rate", self.rate, 1, MAX_RATE)
         v.check_count("griffin-lim iterations", self.griffin_lim_iters)
         if self.mode == "waveform" and str(self.scales).strip().lower() not in ("none", "1", ""):
             raise NStyleError(
@@ -369,6 +392,10 @@ class Outputs:
     """Extra files and reporting of a CLI run (not part of the optimisation)."""
 
     quiet: bool = option(False, "no progress bar", group="outputs", flag=True)
+    overwrite_input: bool = option(
+        False, "let OUT replace an input file (refused otherwise, as are outputs that name each other)",
+        group="outputs", flag=True,
+    )
 
 
 @dataclass

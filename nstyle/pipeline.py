@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .core.engine import Callback, RunResult, StepInfo, optimize
+from .core.engine import Callback, RunResult, StepInfo, lbfgs_history, optimize
 from .core.multiscale import parse_scales, resize, scaled_shape, upscale
 from .core.objective import StyleObjective
 from .core.precision import check_precision
@@ -27,6 +27,7 @@ from .errors import NStyleError
 from .kinds.base import Modality, Network, Result, Signals
 from .nets.protocol import is_stochastic
 from .options import DEFAULT_SCALE_STEPS, Settings
+from .resources import BACKWARD_FACTOR, activation_bytes, check_bytes, limits, parameter_bytes
 from .steering.masks import composite, region_weights
 from .validators import parse_blend, resolve_device
 
@@ -53,8 +54,10 @@ def run(
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     if not styles:
         raise NStyleError("no style given")
-    signals = modality.load(content, styles, settings, device)
-    network = modality.network(signals, settings, device)
+    with limits(settings.max_memory, getattr(settings, "max_pixels", None)):
+        signals = modality.load(content, styles, settings, device)
+        network = modality.network(signals, settings, device)
+        check_memory(modality, signals, network, settings)
     plan = scale_plan(max(signals.content.shape[2:]), settings, coarsest_fit(signals, network, modality.coarsest))
     check_scales_fit(plan, signals, network)
     if on_plan is not None:
@@ -78,6 +81,23 @@ def scale_plan(long_side: int, settings: Settings, coarsest: int) -> Plan:
     sides = parse_scales(settings.scales, long_side, start=coarsest)
     coarse = min(settings.steps, DEFAULT_SCALE_STEPS) if settings.scale_steps is None else settings.scale_steps
     return [(side, coarse) for side in sides[:-1]] + [(sides[-1], settings.steps)]
+
+
+def check_memory(modality: Modality, signals: Signals, network: Network, settings: Settings) -> None:
+    """Refuse a run whose largest scale would not fit the memory limit: the network's
+    activations (measured on the meta device) twice over for backward, its weights, C,
+    the styles, G and the optimiser's state. A tiled image run is bounded by its tiles."""
+    g = signals.content
+    layers = [*network.content_layers, *network.style_weights]
+    acts = None if network.tile is not None else activation_bytes(network.model, tuple(g.shape), layers)
+    numel = g.numel()
+    if choose_optimizer(settings, network) == "lbfgs":
+        state = 2 * lbfgs_history(numel) * numel * 4
+    else:
+        state = 3 * numel * 4
+    signal_bytes = sum(x.numel() * x.element_size() for _, x in signals.named())
+    need = BACKWARD_FACTOR * (acts or 0) + parameter_bytes(network.model) + 2 * signal_bytes + state
+    check_bytes(f"this {modality.kind} run", need, modality.memory_hint)
 
 
 def coarsest_fit(signals: Signals, network: Network, coarsest: int) -> int:

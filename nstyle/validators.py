@@ -9,12 +9,14 @@ settings object is built, so the CLI and the API share every rule and every mess
 from __future__ import annotations
 
 import math
+import os
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 
-from .errors import NStyleError
+from .errors import NStyleError, NStyleTypeError
 
 #: Names of the starts every kind knows (an image may also start from an image file).
 NAMED_INITS = ("noise", "content", "style")
@@ -31,12 +33,16 @@ def check_weight(what: str, value: float) -> float:
     return v
 
 
-def check_count(what: str, value: int, low: int = 0) -> int:
-    """A whole number >= ``low`` (steps, seeds, sizes); booleans and fractions refused."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+def check_count(what: str, value: int, low: int = 0, high: int | None = None) -> int:
+    """A whole number in [``low``, ``high``] (steps, seeds, sizes); booleans and fractions refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise NStyleTypeError(f"{what} must be a whole number, got {value!r}")
+    if not math.isfinite(value) or int(value) != value:
         raise NStyleError(f"{what} must be a whole number, got {value!r}")
     if value < low:
         raise NStyleError(f"{what} must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise NStyleError(f"{what} must be <= {high:,}, got {value}")
     return int(value)
 
 
@@ -51,7 +57,11 @@ def check_init(init: object, allow_file: bool = False) -> object:
     """``noise``, ``content``, ``style`` or (where ``allow_file``) an image: a path or an array."""
     if isinstance(init, str) and init in NAMED_INITS:
         return init
-    if allow_file and (not isinstance(init, str) or _looks_like_path(init)):
+    if allow_file and isinstance(init, str) and _looks_like_path(init):
+        return init
+    if allow_file and (isinstance(init, (os.PathLike, torch.Tensor)) or type(init).__module__.split(".")[0] in (
+        "numpy", "PIL"
+    )):
         return init
     what = f"{', '.join(NAMED_INITS)} or an image file" if allow_file else ", ".join(NAMED_INITS)
     raise NStyleError(f"unknown init {init!r}; choose {what}")
@@ -135,6 +145,23 @@ def check_tile_stride(tile: int | str | None, stride: int) -> int | str | None:
     return tile
 
 
+def check_scales(spec: object) -> object:
+    """``scales``: ``auto``, ``none`` (or ``1``), or increasing long sides (text or a list)."""
+    if spec is None:
+        return spec
+    if isinstance(spec, str):
+        text = spec.strip().lower()
+        if text in ("auto", "none", "off", "1"):
+            return spec
+        parts = [p.strip() for p in text.split(",")]
+        if not text or any(not p.isdigit() for p in parts):
+            raise NStyleError(f"scales {spec!r}: give auto, none or long sides like 128,256,512")
+        return spec
+    if isinstance(spec, (list, tuple)) and spec and all(isinstance(s, int) and not isinstance(s, bool) for s in spec):
+        return spec
+    raise NStyleError(f"scales {spec!r}: give auto, none or a list of long sides like [128, 256, 512]")
+
+
 def parse_window(text: str | Sequence[float] | None) -> tuple[float, float] | None:
     """A CT window ``LO,HI`` in HU (text or a pair), LO below HI."""
     if text is None:
@@ -172,9 +199,40 @@ def resolve_device(name: str) -> torch.device:
         dev = torch.device(name)
     except (RuntimeError, TypeError):
         raise NStyleError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise NStyleError(f"device {name!r} is not supported; use cpu, cuda or cuda:N")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise NStyleError("device cuda asked for, but torch sees no CUDA GPU")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise NStyleError(f"device {name!r}: torch sees {torch.cuda.device_count()} CUDA GPU(s)")
     return dev
+
+
+def check_input_file(path: str | Path, what: str = "file", folder_ok: bool = False) -> Path:
+    """An input that exists and can be read without hanging: a regular file (or a folder
+    where ``folder_ok``), after following symlinks.
+
+    A FIFO, a socket or a device (``/dev/zero``, a terminal) would block a reader or
+    feed it without end, so they are refused before anything opens them.
+    """
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise NStyleError(f"{path}: no such file" + (" or folder" if folder_ok else "")) from None
+    except PermissionError:
+        raise NStyleError(f"{path}: cannot read it (permission denied)") from None
+    except (OSError, ValueError) as e:  # a name too long, a symlink loop, a NUL byte
+        raise NStyleError(f"{path}: cannot open it ({getattr(e, 'strerror', None) or e})") from None
+    if stat.S_ISDIR(info.st_mode):
+        if folder_ok:
+            return path
+        raise NStyleError(f"{path}: is a folder, not a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise NStyleError(f"{path}: is not a regular file (a pipe, socket or device); nstyle reads only files")
+    if not os.access(path, os.R_OK):
+        raise NStyleError(f"{path}: cannot read it (permission denied)")
+    return path
 
 
 def check_extension(path: str | Path, extensions: Sequence[str], what: str = "output") -> Path:

@@ -19,7 +19,7 @@ from PIL import Image
 
 from nstyle import NStyleError
 from nstyle.core.engine import initial_signal
-from nstyle.explain import (
+from nstyle.explainer import (
     CONTENT_LAYERS,
     STYLE_LAYERS,
     ExplainResult,

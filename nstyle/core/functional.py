@@ -2,9 +2,11 @@
 
 Nothing here knows whether the spatial axes hold a picture (H, W), a sound (T) or a
 volume (D, H, W): every spatial size enters only through M, the product of the spatial
-sizes (n_H · n_W for an image). This module imports nothing of nstyle: it is the bottom
-layer. ``nstyle.core.objective.StyleObjective`` binds the functions to a network and to
-the targets computed once from C and S.
+sizes (n_H · n_W for an image). This module imports nothing of nstyle but its error type:
+it is the bottom layer. Wrong arguments raise ``NStyleError`` (a ValueError) or
+``NStyleTypeError`` (also a TypeError) with one sentence.
+``nstyle.core.objective.StyleObjective`` binds the functions to a network and to the
+targets computed once from C and S.
 """
 
 from __future__ import annotations
@@ -15,14 +17,28 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import NStyleError, NStyleTypeError
+
 Activations = Mapping[str, torch.Tensor]
 FeatureNet = Callable[[torch.Tensor, list[str]], dict[str, torch.Tensor]]
 
 
+def check_activations(what: str, a: object) -> torch.Tensor:
+    """``a`` must be a tensor (N, C, *spatial) with at least one spatial axis."""
+    if not isinstance(a, torch.Tensor):
+        raise NStyleTypeError(f"{what} must be a torch.Tensor (N, C, *spatial), got {type(a).__name__}")
+    if a.dim() < 3:
+        raise NStyleError(f"{what} must have shape (N, C, *spatial) with a spatial axis, got {tuple(a.shape)}")
+    return a
+
+
 def content_cost(a_c: torch.Tensor, a_g: torch.Tensor) -> torch.Tensor:
     """J_content(C, G) = 1/2 · ‖a[l](C) − a[l](G)‖²  (sum of squares over every element)."""
+    for what, a in (("content activations", a_c), ("G's activations", a_g)):
+        if not isinstance(a, torch.Tensor):
+            raise NStyleTypeError(f"{what} must be a torch.Tensor, got {type(a).__name__}")
     if a_c.shape != a_g.shape:
-        raise ValueError(f"content activations differ in shape: {tuple(a_c.shape)} vs {tuple(a_g.shape)}")
+        raise NStyleError(f"content activations differ in shape: {tuple(a_c.shape)} vs {tuple(a_g.shape)}")
     dt = torch.promote_types(a_g.dtype, torch.float32)  # float64 stays float64
     return 0.5 * (a_c.to(dt) - a_g.to(dt)).pow(2).sum()
 
@@ -32,6 +48,7 @@ def gram_matrix(a: torch.Tensor) -> torch.Tensor:
 
     Always computed in float32 (or float64 if given): half-precision Grams overflow.
     """
+    check_activations("gram_matrix's input", a)
     a = a if a.dtype == torch.float64 else a.float()
     if a.dim() == 4 and not a.is_contiguous() and a.is_contiguous(memory_format=torch.channels_last):
         # Channels-last activations (what the convolutions produce fastest on CPU) are
@@ -75,7 +92,12 @@ def style_cost(
     targets: Mapping[str, torch.Tensor], acts_g: Activations, weights: Mapping[str, float]
 ) -> torch.Tensor:
     """J_style(S, G) = Σ_l λ[l] · J_style[l](S, G), with ``targets`` the scaled Grams of S."""
-    total = torch.zeros((), device=next(iter(acts_g.values())).device)
+    if not weights:
+        raise NStyleError("style_cost needs at least one style layer in weights")
+    missing = [n for n in weights if n not in targets or n not in acts_g]
+    if missing:
+        raise NStyleError(f"style_cost: layer {missing[0]!r} is missing from the targets or from G's activations")
+    total = torch.zeros((), device=acts_g[next(iter(weights))].device)
     for name, lam in weights.items():
         total = total + lam * layer_style_cost_from_grams(targets[name], scaled_gram(acts_g[name]))
     return total
@@ -91,6 +113,7 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
 
     Not in the seed; an optional smoothness prior (weight 0 by default).
     """
+    check_activations("total_variation's input", x)
     dt = torch.promote_types(x.dtype, torch.float32)
     total = torch.zeros((), dtype=dt, device=x.device)
     for dim in range(2, x.dim()):

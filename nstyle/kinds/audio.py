@@ -22,6 +22,7 @@ from ..errors import NStyleError
 from ..nets.random import RandomBranches, parse_branches
 from ..options import AudioSettings
 from ..outputs.atomic import check_writable
+from ..resources import check_elements
 from ..validators import check_extension, layer_weights, parse_blend
 from .base import Network, Result, Signals, declared_style_weight, per_element_alpha, sequence_start, settings_default
 
@@ -54,6 +55,7 @@ class AudioModality:
     settings_type: ClassVar[type[AudioSettings]] = AudioSettings
     result_type: ClassVar[type[Result]] = Result
     coarsest: ClassVar[int] = COARSEST_FRAMES
+    memory_hint: ClassVar[str] = "use a shorter clip (--max-seconds), a larger --hop or fewer --branches filters"
     bounds: ClassVar[tuple[float, float] | None] = None
     feather: ClassVar[int] = 0
 
@@ -84,6 +86,11 @@ class AudioModality:
         span = max(b.span for b in parse_branches(settings.branches or settings_default(settings, "branches")))
         for sig in sigs:
             n = 1 + sig.tensor.shape[-1] // settings.hop
+            # the complex STFT, its magnitude and its log: four floats per frame and bin
+            check_elements(
+                f"{sig.source}: the STFT of {n:,} frames", (n, settings.n_fft // 2 + 1, sig.tensor.shape[1]),
+                self.memory_hint, copies=4,
+            )
             if n < span:
                 raise NStyleError(
                     f"{sig.source}: {n} STFT frames is shorter than the widest branch ({span} frames); "

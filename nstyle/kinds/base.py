@@ -78,6 +78,8 @@ class Modality(Protocol):
     bounds: ClassVar[tuple[float, float] | None]
     #: Width in samples of the blend from C into a styled mask region (0: a hard edge).
     feather: ClassVar[int]
+    #: What to lower when a run would not fit the memory limit (ends a one-line error).
+    memory_hint: ClassVar[str]
     #: The type ``run`` returns (``Result`` or a subclass with the kind's conveniences).
     result_type: ClassVar[type[Result]]
 

@@ -50,6 +50,7 @@ class ImageModality:
     settings_type: ClassVar[type[ImageSettings]] = ImageSettings
     result_type: ClassVar[type[Result]] = ImageResult
     coarsest: ClassVar[int] = DEFAULT_START
+    memory_hint: ClassVar[str] = "lower --size (or give --tile)"
     bounds: ClassVar[tuple[float, float] | None] = (0.0, 1.0)
     feather: ClassVar[int] = DEFAULT_FEATHER
 

@@ -106,6 +106,7 @@ class SeriesModality:
     settings_type: ClassVar[type[SeriesSettings]] = SeriesSettings
     result_type: ClassVar[type[Result]] = Result
     coarsest: ClassVar[int] = COARSEST_SAMPLES
+    memory_hint: ClassVar[str] = "use fewer --branches filters or a shorter series"
     bounds: ClassVar[tuple[float, float] | None] = None
     feather: ClassVar[int] = 0
 

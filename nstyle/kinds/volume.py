@@ -89,6 +89,7 @@ class VolumeModality:
     settings_type: ClassVar[type[VolumeSettings]] = VolumeSettings
     result_type: ClassVar[type[Result]] = VolumeResult
     coarsest: ClassVar[int] = COARSEST_VOXELS
+    memory_hint: ClassVar[str] = "use --net random, fewer --slices or a smaller volume"
     bounds: ClassVar[tuple[float, float] | None] = (0.0, 1.0)
     feather: ClassVar[int] = 0  # a hard edge: the mask says exactly which voxels may change
 

@@ -14,7 +14,6 @@ spectrogram is an ordinary 1D multi-channel signal over frames.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,8 @@ import torch
 
 from ..errors import NStyleError
 from ..outputs.atomic import write_atomic
+from ..resources import check_elements
+from ..validators import check_input_file
 
 # extension -> (libsndfile container, default subtype)
 SAVE_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
@@ -70,12 +71,7 @@ def load_audio(
         _check_rate(rate, label)
     if max_seconds is not None and not (max_seconds > 0 and math.isfinite(max_seconds)):
         raise NStyleError(f"{label}: max_seconds must be a positive number of seconds, got {max_seconds!r}")
-    if not path.exists():
-        raise NStyleError(f"{label}: no such file")
-    if path.is_dir():
-        raise NStyleError(f"{label}: is a folder, not an audio file")
-    if not os.access(path, os.R_OK):
-        raise NStyleError(f"{label}: cannot read it (permission denied)")
+    check_input_file(path, "audio file")
 
     data, file_rate, subtype = _read(path, label, mono, max_seconds)
     if mono and data.shape[1] > 1:
@@ -110,6 +106,8 @@ def _read(path: Path, label: str, mono: bool, max_seconds: float | None) -> tupl
             if file_rate <= 0:
                 raise NStyleError(f"{label}: unusable sample rate {file_rate} Hz in the file")
             frames = -1 if max_seconds is None else max(1, round(max_seconds * file_rate))
+            claimed = f.frames if frames < 0 else min(frames, f.frames)
+            check_elements(f"{label}: {claimed:,} frames", (claimed, channels), "use --max-seconds")
             data = f.read(frames=frames, dtype="float32", always_2d=True)
     except NStyleError:
         raise

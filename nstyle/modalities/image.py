@@ -7,6 +7,7 @@ if any, is kept and written back with the result.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -17,12 +18,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import NStyleError
 from ..outputs.atomic import write_atomic
+from ..resources import current as current_limits
+from ..validators import check_input_file
 
 ImageLike = Union[str, Path, Image.Image, np.ndarray, torch.Tensor]
 
-# Pillow's decompression-bomb guard is a warning below 2x its limit; we refuse anything
-# larger than this many pixels outright with a clear message.
-MAX_PIXELS = 200_000_000
 # Float inputs may overshoot [0, 1] by this much (bicubic ringing) and are then clipped.
 FLOAT_SLACK = 0.25
 SAVE_FORMATS = {
@@ -46,7 +46,7 @@ def load_image(src: ImageLike, size: int | None = None, name: str | None = None)
     """
     label = name or (str(src) if isinstance(src, (str, Path)) else f"<{type(src).__name__}>")
     if isinstance(src, (str, Path)):
-        pil = open_image(Path(src))
+        pil = open_image(Path(src), size)
         rgb, alpha = _pil_to_float(pil, label)
     elif isinstance(src, Image.Image):
         rgb, alpha = _pil_to_float(ImageOps.exif_transpose(src), label)
@@ -61,18 +61,32 @@ def load_image(src: ImageLike, size: int | None = None, name: str | None = None)
     return ImageSignal(rgb, alpha, label)
 
 
-def open_image(path: Path) -> Image.Image:
-    if not path.exists():
-        raise NStyleError(f"{path}: no such file")
-    if path.is_dir():
-        raise NStyleError(f"{path}: is a folder, not an image")
+def open_image(path: Path, size: int | None = None) -> Image.Image:
+    """Decode ``path`` (refused from its header above the run's pixel limit); given the
+    working ``size``, a large image is decoded at a reduced scale where the format allows
+    (JPEG's DCT scaling) and box-reduced to at most twice ``size`` before it becomes
+    floats, so memory stays near the working size, not the file's."""
+    check_input_file(path, "image file")
+    limit = current_limits().pixels
+    # nstyle's own limit (--max-pixels) replaces Pillow's decompression-bomb guard, whose
+    # warning would print before our message and whose error would misname the problem.
+    pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
         with Image.open(path) as im:
             w, h = im.size
-            if w * h > MAX_PIXELS:
-                raise NStyleError(f"{path}: {w}x{h} is too large (over {MAX_PIXELS:,} pixels)")
+            if w * h > limit:
+                raise NStyleError(
+                    f"{path}: {w}x{h} is {w * h / 1e6:,.0f} MP, over the limit of {limit / 1e6:,.0f} MP "
+                    "(--max-pixels)"
+                )
+            if size is not None and max(w, h) > 2 * size:
+                k = 2 * size / max(w, h)
+                im.draft(im.mode if im.mode in ("RGB", "L") else None, (math.ceil(w * k), math.ceil(h * k)))
             im.load()  # decode now so truncated files fail here, not later
-            return ImageOps.exif_transpose(im)
+            out = ImageOps.exif_transpose(im)
+            if size is not None and max(out.size) > 2 * size:
+                out = out.reduce(max(out.size) // (2 * size))  # integer box filter, before any float copy
+            return out
     except NStyleError:
         raise
     except PermissionError:
@@ -81,12 +95,16 @@ def open_image(path: Path) -> Image.Image:
         raise NStyleError(f"{path}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise NStyleError(f"{path}: corrupt or truncated image ({e})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
 
 
 def _pil_to_float(im: Image.Image, label: str) -> tuple[torch.Tensor, torch.Tensor | None]:
     w, h = im.size
     if w == 0 or h == 0:
         raise NStyleError(f"{label}: image is empty ({w}x{h})")
+    if im.mode == "F" and not np.isfinite(np.asarray(im)).all():
+        raise NStyleError(f"{label}: holds NaN or infinite pixel values")
     try:
         return _pil_to_float_unchecked(im, w, h)
     except (ValueError, OSError) as e:  # e.g. a mode Pillow cannot convert to RGB

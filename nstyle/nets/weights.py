@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from ..errors import NStyleError
+from ..validators import check_input_file
 from .vgg import VGG
 
 BUNDLED_SHA256 = "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"
@@ -83,9 +84,7 @@ def load_bundled_vgg16(net: VGG, path: Path | None = None, verify: bool = True) 
 
 def load_torchvision(net: VGG, path: Path) -> None:
     """Load a torchvision VGG state dict (``features.N.*``) into ``net``."""
-    path = Path(path)
-    if not path.is_file():
-        raise NStyleError(f"{path}: weight file not found")
+    path = check_input_file(path, "weight file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for a bad file
@@ -117,6 +116,8 @@ def _assign(conv: torch.nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor, whe
         raise NStyleError(
             f"{where}: shape {tuple(weight.shape)} does not fit the layer's {tuple(conv.weight.shape)}"
         )
+    if not (bool(torch.isfinite(weight).all()) and bool(torch.isfinite(bias).all())):
+        raise NStyleError(f"{where}: holds NaN or infinite weights; the file is damaged")
     with torch.no_grad():
         conv.weight.copy_(weight.float())
         conv.bias.copy_(bias.float())

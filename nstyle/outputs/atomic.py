@@ -21,6 +21,12 @@ def check_writable(path: str | Path) -> Path:
     """Fail early, before any work, if ``path``'s folder is missing or not writable."""
     path = Path(path)
     folder = path.parent
+    if not path.name or path.name in (".", ".."):
+        raise NStyleError(f"{path}: not a file name")
+    # The temporary file is ".NAME.xxxxxxxx.EXT": that name, too, must fit the file system.
+    longest = len(os.fsencode(path.name)) + len(os.fsencode(path.suffix)) + 10
+    if longest > name_max(folder):
+        raise NStyleError(f"{str(path)[:60]}...: file name too long for the file system ({name_max(folder)} bytes)")
     if not folder.is_dir():
         raise NStyleError(f"{path}: output folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -28,6 +34,14 @@ def check_writable(path: str | Path) -> Path:
     if path.is_dir():
         raise NStyleError(f"{path}: is a folder, not a file name")
     return path
+
+
+def name_max(folder: Path) -> int:
+    """The longest file name ``folder``'s file system allows (255 where it cannot be asked)."""
+    try:
+        return os.pathconf(folder if folder.is_dir() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
 
 
 def current_umask() -> int:

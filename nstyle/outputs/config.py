@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NStyleError
+from ..validators import check_input_file
 from .atomic import write_atomic
 
 try:
@@ -32,7 +33,13 @@ except ModuleNotFoundError:  # Python 3.10
 CONFIG_SUFFIX = ".toml"
 # Keys of the run that are not options to repeat: the subcommand is written once as
 # ``command``, and the config file a run was read from is not part of the next run.
+# A config file holds a few dozen short options; anything much larger is not one.
+MAX_CONFIG_BYTES = 1 << 20
+# No option is a list of lists; deeper nesting is refused before it costs a deep recursion.
+MAX_NESTING = 8
 NOT_OPTIONS = frozenset({"command", "config"})
+# A permission given for one run, not a setting to repeat: never written to a config file.
+NOT_WRITTEN = NOT_OPTIONS | {"overwrite_input"}
 # Suffixes that belong to one file type, replaced as a whole: out.nii.gz -> out.toml.
 DOUBLE_SUFFIXES = (".nii.gz", ".tar.gz")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -64,6 +71,9 @@ def toml_string(s: str) -> str:
             out.append("\\\\")
         elif ch in _SHORT_ESCAPES:
             out.append(_SHORT_ESCAPES[ch])
+        elif 0xD800 <= ord(ch) <= 0xDFFF:  # a byte of a file name that is not UTF-8 (surrogateescape)
+            raise NStyleError(f"{s.encode('utf-8', 'backslashreplace').decode()}: the name is not valid UTF-8, "
+                              "which the settings file (TOML) cannot record; rename it")
         elif ord(ch) < 0x20 or ord(ch) == 0x7F:  # TOML forbids raw control characters
             out.append(f"\\u{ord(ch):04X}")
         else:
@@ -112,7 +122,7 @@ def config_text(options: Mapping[str, Any], command: str, header: Sequence[str] 
     lines = [f"# {h}" for h in header]
     lines.append(f"command = {toml_string(command)}")
     for key, value in options.items():
-        if key in NOT_OPTIONS:
+        if key in NOT_WRITTEN:
             continue
         if value is None:
             lines.append(f"# {key}: not set (the default)")
@@ -153,10 +163,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
     and values nstyle has no use for (dates, times).
     """
     path = Path(path)
-    if not path.exists():
-        raise NStyleError(f"{path}: no such config file")
-    if path.is_dir():
-        raise NStyleError(f"{path}: is a folder, not a config file")
+    check_input_file(path, "config file")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise NStyleError(f"{path}: {path.stat().st_size:,} bytes is too large for a config file")
     try:
         text = path.read_bytes().decode("utf-8")
     except PermissionError:
@@ -170,6 +179,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as e:
         # The message names the line and column, e.g. "... (at line 3, column 7)".
         raise NStyleError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise NStyleError(f"{path}: arrays or tables nested too deeply for a config file") from None
     for key, value in data.items():
         _check_plain(path, key, value)
     if "command" in data and not isinstance(data["command"], str):
@@ -177,15 +188,17 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _check_plain(path: Path, key: str, value: Any) -> None:
+def _check_plain(path: Path, key: str, value: Any, depth: int = 0) -> None:
+    if depth > MAX_NESTING:
+        raise NStyleError(f"{path}: option {key.split('[')[0].split('.')[0]}: nested too deeply for an option")
     if isinstance(value, (datetime, date, time)):
         raise NStyleError(f"{path}: option {key}: dates and times are not nstyle options (got {value})")
     if isinstance(value, list):
         for i, v in enumerate(value):
-            _check_plain(path, f"{key}[{i}]", v)
+            _check_plain(path, f"{key}[{i}]", v, depth + 1)
     elif isinstance(value, dict):
         for k, v in value.items():
-            _check_plain(path, f"{key}.{k}", v)
+            _check_plain(path, f"{key}.{k}", v, depth + 1)
 
 
 # --------------------------------------------------------------------- the CLI's use

@@ -24,6 +24,7 @@ from pydicom.data import get_testdata_file
 import nstyle.kinds.volume
 import nstyle.pipeline
 from nstyle.modalities.volume import PREVIEW_CELL, PREVIEW_LABEL_H
+from nstyle.outputs.guard import OUTPUT_MARKER
 from tests.cli.test_cli import OLD_BYTES, assert_one_error_line, run, snapshot_folder
 
 NIB_DATA = Path(os.path.dirname(nib.__file__)) / "tests" / "data"
@@ -377,8 +378,9 @@ def test_ct_series_with_window_to_a_folder_of_slices(tmp_path, capsys):
         capsys,
     )
     _assert_success(rc, stdout, err, out)
-    files = sorted((tmp_path / "styled").iterdir())
+    files = sorted(f for f in (tmp_path / "styled").iterdir() if f.suffix == ".dcm")
     assert [f.name for f in files] == [f"slice_{k:04d}.dcm" for k in range(8)]
+    assert (tmp_path / "styled" / OUTPUT_MARKER).is_file()  # only such a folder may be replaced later
     slices = [pydicom.dcmread(f) for f in files]
     assert [float(ds.ImagePositionPatient[2]) for ds in slices] == [2.5 * k for k in range(8)]
     assert all(ds.pixel_array.shape == (128, 128) for ds in slices)

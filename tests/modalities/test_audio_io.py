@@ -16,6 +16,7 @@ import pytest
 import soundfile as sf
 import torch
 
+import nstyle.validators
 from nstyle.errors import NStyleError
 from nstyle.modalities import audio
 from nstyle.modalities.audio import (
@@ -337,7 +338,7 @@ def test_folder(tmp_path):
 def test_unreadable_file(tmp_path, monkeypatch):
     p = write_float_wav(tmp_path / "locked.wav", np.zeros((10, 1)), 8000)
     real = os.access
-    monkeypatch.setattr(audio.os, "access", lambda q, m: False if Path(q) == p else real(q, m))
+    monkeypatch.setattr(nstyle.validators.os, "access", lambda q, m: False if Path(q) == p else real(q, m))
     with pytest.raises(NStyleError) as e:
         load_audio(p)
     assert_one_line(e.value, str(p), "permission denied")

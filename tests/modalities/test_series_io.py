@@ -398,9 +398,9 @@ def test_csv_errors(tmp_path):
 
 def test_npy_errors(tmp_path):
     np.save(tmp_path / "e.npy", np.zeros((0, 3)))
-    raises(tmp_path / "e.npy", "empty series")
+    raises(tmp_path / "e.npy", "is empty")
     np.save(tmp_path / "e1.npy", np.zeros(0))
-    raises(tmp_path / "e1.npy", "empty series")
+    raises(tmp_path / "e1.npy", "is empty")
     np.save(tmp_path / "cube.npy", np.zeros((2, 3, 4)))
     raises(tmp_path / "cube.npy", "(2, 3, 4)")
     np.save(tmp_path / "good.npy", np.arange(1000.0))

@@ -117,7 +117,7 @@ def test_bad_files(tmp_path, text, needle):
 
 
 def test_missing_and_binary_files(tmp_path):
-    with pytest.raises(NStyleError, match=r"nope\.toml: no such config file"):
+    with pytest.raises(NStyleError, match=r"nope\.toml: no such file"):
         read_config(tmp_path / "nope.toml")
     with pytest.raises(NStyleError, match="is a folder"):
         read_config(tmp_path)

@@ -39,7 +39,11 @@ import torch
 
 from ...errors import NStyleError
 from ...outputs.atomic import current_umask, write_atomic
+from ...outputs.guard import OUTPUT_MARKER
+from ...resources import check_elements
+from ...validators import check_input_file
 from ..dicom import pydicom_for, read_dataset
+from ..npyfile import read_npy
 from .intensity import from_unit, intensity_range, to_unit
 
 NIFTI_EXTS = (".nii", ".nii.gz")
@@ -149,8 +153,7 @@ def load_mask(path: str | Path, like: VolumeSignal) -> torch.Tensor:
 
 def read_raw(path: Path, index: int | None) -> tuple[np.ndarray, dict]:
     """(D, H, W) float64 values in the file's units, and meta."""
-    if not path.exists():
-        raise NStyleError(f"{path}: no such file or folder")
+    check_input_file(path, "volume file or DICOM folder", folder_ok=True)
     if path.is_dir():
         v, meta = _load_dicom_folder(path)
     else:
@@ -175,8 +178,22 @@ def read_raw(path: Path, index: int | None) -> tuple[np.ndarray, dict]:
 # --------------------------------------------------------------------------- NIfTI
 
 
+def _check_header_size(path: Path) -> None:
+    """The first field of a NIfTI header is its size, 348 (NIfTI-1) or 540 (NIfTI-2), in
+    either byte order. nibabel "fixes" any other value and reads on, which gives garbage
+    for a damaged file; it is refused here instead."""
+    try:
+        with (gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")) as f:
+            head = f.read(4)
+    except (OSError, EOFError):
+        return  # nibabel's own reading says what is wrong
+    if len(head) == 4 and not {int.from_bytes(head, "little"), int.from_bytes(head, "big")} & {348, 540}:
+        raise NStyleError(f"{path}: damaged NIfTI header (its size field is not 348 or 540)")
+
+
 def _load_nifti(path: Path, index: int | None) -> tuple[np.ndarray, dict]:
     nib = _nibabel(path)
+    _check_header_size(path)
     try:
         img = nib.load(path)
         shape = tuple(img.shape)
@@ -184,6 +201,11 @@ def _load_nifti(path: Path, index: int | None) -> tuple[np.ndarray, dict]:
         raise NStyleError(f"{path}: cannot read it (permission denied)") from None
     except Exception as e:  # noqa: BLE001 -- nibabel raises many kinds on corrupt files
         raise NStyleError(f"{path}: not a readable NIfTI file ({type(e).__name__}: {e})") from None
+    if not np.isfinite(img.affine).all():
+        raise NStyleError(f"{path}: its affine (voxel-to-world matrix) holds NaN or infinite values")
+    if any(n == 0 for n in shape):
+        raise NStyleError(f"{path}: volume of shape {_shape_str(shape)} is empty")
+    check_elements(f"{path}: its {_shape_str(shape[:3])} volume", shape[:3], "use a smaller volume", 8, 2)
     if len(shape) > 4:
         raise NStyleError(
             f"{path}: is {len(shape)}D ({_shape_str(shape)}); only 3D volumes or 4D series of them are read"
@@ -219,14 +241,7 @@ def _load_nifti(path: Path, index: int | None) -> tuple[np.ndarray, dict]:
 
 
 def _load_npy(path: Path) -> tuple[np.ndarray, dict]:
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except PermissionError:
-        raise NStyleError(f"{path}: cannot read it (permission denied)") from None
-    except Exception as e:  # noqa: BLE001
-        raise NStyleError(f"{path}: not a readable .npy array ({type(e).__name__}: {e})") from None
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
-        raise NStyleError(f"{path}: holds {getattr(arr, 'dtype', type(arr).__name__)} data, not real numbers")
+    arr = read_npy(path, "use a smaller volume")
     _check_ndim(path, arr)
     return arr.astype(np.float64), {"format": "npy", "dtype": arr.dtype, "shape": arr.shape}
 
@@ -437,6 +452,24 @@ def _to_dtype(v: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return v.astype(dtype)
 
 
+def check_replaceable_folder(path: Path) -> None:
+    """A DICOM slice folder may be written where nothing is, into an empty folder, or over
+    a folder nstyle wrote before (it holds ``OUTPUT_MARKER`` and DICOM slices only):
+    replacing any other folder would delete files nstyle did not write."""
+    if path.exists() and not path.is_dir():
+        raise NStyleError(f"{path}: exists and is not a folder")
+    if not path.is_dir():
+        return
+    names = [p.name for p in path.iterdir()]
+    if not names:
+        return
+    if OUTPUT_MARKER not in names:
+        raise NStyleError(f"{path}: folder is not empty and was not written by nstyle; give a new or empty folder")
+    others = [n for n in names if n != OUTPUT_MARKER and Path(n).suffix.lower() not in DICOM_EXTS]
+    if others:
+        raise NStyleError(f"{path}: folder holds other files than nstyle's slices ({others[0]}); give a new folder")
+
+
 def check_output(path: str | Path, like: VolumeSignal | None = None) -> str:
     """The format ``save_volume`` writes to ``path``: "nifti", "npy", "dicom" (one
     multi-frame file) or "folder" (DICOM slices); an NStyleError for an unknown extension
@@ -471,6 +504,8 @@ def check_output(path: str | Path, like: VolumeSignal | None = None) -> str:
                 f"{path}: a folder of DICOM slices is written only for DICOM series content ({like.source} is not); "
                 "give a .nii, .nii.gz or .npy file name"
             )
+    if kind == "folder":
+        check_replaceable_folder(path)
     return kind
 
 
@@ -608,12 +643,7 @@ def _save_dicom_series(v: np.ndarray, path: Path, like: VolumeSignal) -> Path:
     meta = like.meta  # check_output made sure it is a DICOM series
     _check_same_shape(path, v, like)
     pydicom = pydicom_for(path)
-    if path.exists() and not path.is_dir():
-        raise NStyleError(f"{path}: exists and is not a folder")
-    if path.is_dir():
-        others = [p.name for p in path.iterdir() if p.suffix.lower() not in DICOM_EXTS]
-        if others:
-            raise NStyleError(f"{path}: folder holds other files than DICOM slices ({others[0]}); give a new folder")
+    check_replaceable_folder(path)
     if not path.parent.is_dir():
         raise NStyleError(f"{path}: output folder {path.parent} does not exist")
     if not os.access(path.parent, os.W_OK | os.X_OK):
@@ -622,6 +652,7 @@ def _save_dicom_series(v: np.ndarray, path: Path, like: VolumeSignal) -> Path:
     for k, (ds, scaling) in enumerate(zip(meta["datasets"], meta["scalings"])):
         out = _with_pixels(ds, v[k], scaling, meta["pixel_dtype"], path)
         payloads.append((f"slice_{k:04d}.dcm", _dicom_bytes(out, pydicom)))
+    payloads.append((OUTPUT_MARKER, b"DICOM slices written by nstyle; nstyle may replace this folder\n"))
     # write a new folder beside the target, then swap it in
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))

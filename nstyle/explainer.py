@@ -25,6 +25,7 @@ from the branches cumulatively, spectrograms (sound) or traces (series) drawn.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ from .modalities.image import ImageLike, load_image
 from .nets import build_net
 from .outputs.atomic import check_writable
 from .outputs.plots import PLOT_EXTENSIONS, save_figure
-from .validators import resolve_device
+from .validators import check_input_file, resolve_device
 
 KINDS = ("image", "volume", "audio", "series")
 CONTENT_LAYERS = tuple(f"conv{b}_2" for b in range(1, 6))
@@ -206,6 +207,8 @@ def input_kind(source: ImageLike) -> str:
     if not isinstance(source, (str, Path)):
         return "image"
     path = Path(source)
+    if os.path.lexists(path):  # a pipe or a device would block the readers below (a missing file: by name)
+        check_input_file(path, "file or DICOM folder", folder_ok=True)
     name = path.name.lower()
     if path.is_dir():
         return "volume"  # a folder of DICOM slices

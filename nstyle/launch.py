@@ -1,0 +1,26 @@
+"""The ``nstyle`` console command: stop signals first, then the (heavy) command line.
+
+Importing the CLI loads torch, which takes seconds; a Ctrl-C or SIGTERM in that time
+would otherwise end in a traceback. Here the handlers are in place before any import,
+and an interruption at start-up ends quietly with 128 + the signal's number.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .runtime import interrupted_status, say, stop_signals
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        with stop_signals():
+            from .cli import main as cli_main
+    except KeyboardInterrupt:
+        say("nstyle: interrupted while starting; nothing written")
+        return interrupted_status()
+    return cli_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
