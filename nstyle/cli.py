@@ -23,8 +23,9 @@ from .outputs.atomic import check_writable
 from .outputs.config import add_config_option, config_path_for, config_text, parse_args_with_config, write_config
 from .outputs.guard import Named, all_or_nothing, check_run_paths, input_paths
 from .pipeline import Plan, run
+from .resources import limits
 from .runtime import interrupted_status, one_line, say, stop_signals
-from .validators import NAMED_INITS
+from .validators import NAMED_INITS, check_range
 
 DESCRIPTION = """\
 Neural style transfer: re-render a CONTENT signal in the style of a STYLE signal by
@@ -150,6 +151,8 @@ def _add_explain_parser(sub) -> None:
     p.add_argument("--net", choices=("vgg16", "vgg19"), default="vgg16")
     p.add_argument("--pooling", choices=("max", "avg"), default=ex.DEFAULT_POOLING)
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--max-memory", type=float, default=None, metavar="GIB",
+                   help="GiB the figure's reconstructions may use (default: 0.8 x this machine's memory)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -161,16 +164,26 @@ def run_explain(args: argparse.Namespace) -> int:
     output = check_writable(args.output)
     outputs = [("figure", output), ("settings file", config_path_for(args.output))]
     check_outputs(outputs, input_paths(args.image, [], config=args.config), args)
-    bar = tqdm(unit="step", disable=args.quiet)  # the panel count depends on the kind of input
+    if args.max_memory is not None:
+        check_range("max memory (GiB)", args.max_memory, 0, 1e6, low_open=True)
+    bars: list[Any] = []  # made at the first step, so that a refusal prints only its line
+
+    def progress(panel: str, step: int) -> None:
+        if not bars:  # the panel count depends on the kind of input: no total
+            bars.append(tqdm(unit="step", disable=args.quiet))
+        bars[0].set_description(panel)
+        bars[0].update(1)
+
     with all_or_nothing([p for _, p in outputs]):
         try:
-            result = explain(
-                args.image, args.output, size=args.size, steps=args.steps, net=args.net, pooling=args.pooling,
-                channels=args.channels, seed=args.seed, device=args.device,
-                callback=lambda panel, step: (bar.set_description(panel), bar.update(1)),
-            )
+            with limits(args.max_memory):
+                result = explain(
+                    args.image, args.output, size=args.size, steps=args.steps, net=args.net, pooling=args.pooling,
+                    channels=args.channels, seed=args.seed, device=args.device, callback=progress,
+                )
         finally:
-            bar.close()
+            for bar in bars:
+                bar.close()
         say(f"wrote {result.path}")
         write_settings(args)
     return interrupted_status() if result.interrupted else 0
@@ -179,7 +192,7 @@ def run_explain(args: argparse.Namespace) -> int:
 def check_outputs(outputs: list[Named], inputs: list[Named], args: argparse.Namespace) -> None:
     """Before any work: every output's folder writable, the settings file's text
     writable, no output over an input or over another output."""
-    for what, path in outputs:
+    for what, path in outputs[1:]:  # the main output: checked by its kind (a folder may be one)
         try:
             check_writable(path)
         except NStyleError as e:
@@ -327,12 +340,12 @@ def run_kind(args: argparse.Namespace) -> int:
     """One run of ``nstyle image|audio|series|volume``: check every output first, run, write."""
     modality = MODALITIES[args.command]
     settings = settings_from(args)
+    outputs, inputs = run_paths(args, settings, Path(args.output))
+    check_outputs(outputs, inputs, args)
     output = modality.check_output(args.output, args.content, settings)
     for extra in ("plot", "preview"):
         if getattr(args, extra, None):
             check_plot_path(getattr(args, extra))
-    outputs, inputs = run_paths(args, settings, output)
-    check_outputs(outputs, inputs, args)
     progress = Progress(args.quiet)
     extras = ImageExtras(args, output) if isinstance(OUTPUTS[args.command](), ImageOutputs) else None
     hooks = [h for h in (progress, extras) if h is not None]

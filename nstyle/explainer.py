@@ -40,9 +40,11 @@ from .core.objective import StyleObjective
 from .errors import NStyleError
 from .modalities.image import ImageLike, load_image
 from .nets import build_net
+from .options import MAX_SEED
 from .outputs.atomic import check_writable
 from .outputs.plots import PLOT_EXTENSIONS, save_figure
-from .validators import check_input_file, resolve_device
+from .resources import BACKWARD_FACTOR, activation_bytes, check_bytes, check_elements
+from .validators import check_count, check_input_file, resolve_device
 
 KINDS = ("image", "volume", "audio", "series")
 CONTENT_LAYERS = tuple(f"conv{b}_2" for b in range(1, 6))
@@ -66,6 +68,9 @@ DEFAULT_CHANNELS = 4
 # 1000 Hz ECG.
 AUDIO_RATE = 22050
 DEFAULT_SIZES = {"image": 128, "volume": 32, "audio": AUDIO_RATE, "series": 4096}
+# What --size means per kind: the long side of this many axes, of signals with this many channels.
+EXPLAIN_AXES = {"image": 2, "volume": 3, "audio": 1, "series": 1}
+EXPLAIN_CHANNELS = {"image": 3, "volume": 1, "audio": 1, "series": 12}
 # stylize_audio's STFT.
 N_FFT, HOP = 1024, 256
 # The random nets are those stylize_audio / stylize_series build by default (net_seed 0).
@@ -272,16 +277,19 @@ def explain(
     kind = kind or input_kind(source)
     if kind not in KINDS:
         raise NStyleError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
-    if steps < 0:
-        raise NStyleError(f"steps must be >= 0, got {steps}")
-    if channels < 0:
-        raise NStyleError(f"channels must be >= 0, got {channels}")
-    size = DEFAULT_SIZES[kind] if size is None else int(size)
-    if size < 1:
-        raise NStyleError(f"size must be >= 1, got {size}")
+    check_count("steps", steps)
+    check_count("channels", channels)
+    check_count("seed", seed, 0, MAX_SEED)
+    size = DEFAULT_SIZES[kind] if size is None else check_count("size", size, 1)
+    # the signal at that size, before it is loaded: (3 channels x) size^axes floats, a few copies
+    check_elements(f"explain --size {size}", (EXPLAIN_CHANNELS[kind], *[size] * EXPLAIN_AXES[kind]),
+                   "lower --size", copies=4)
     dev = resolve_device(device)
     subject = _LOADERS[kind](source, size, net, pooling, seed, dev)
     c, model = subject.signal, subject.net
+    acts = activation_bytes(model, tuple(c.shape), [*(content_layers or []), *(style_layers or [])] or
+                            [*subject.content_layers, *subject.style_layers])
+    check_bytes(f"explain --size {size}", BACKWARD_FACTOR * (acts or 0), "lower --size")
     content_layers = subject.content_layers if content_layers is None else tuple(content_layers)
     style_layers = subject.style_layers if style_layers is None else tuple(style_layers)
     if not content_layers and not style_layers:

@@ -103,7 +103,7 @@ class Settings:
         group="optimisation", type=float,
     )
     device: str = option("cpu", "cpu, cuda or cuda:N", group="optimisation")
-    scales: str = option(
+    scales: str | None = option(
         "none", "coarse-to-fine: auto (from a coarse size up by sqrt(2)), none (one scale) or sizes like 128,256,512",
         group="speed and scale",
     )
@@ -141,6 +141,7 @@ class Settings:
 
     def validate(self) -> Settings:
         """Check every value that can be checked before loading anything; self, or NStyleError."""
+        self.check_types()
         v.check_count("steps", self.steps)
         if self.scale_steps is not None:
             v.check_count("scale steps", self.scale_steps)
@@ -170,6 +171,27 @@ class Settings:
         v.check_init(self.init, allow_file=self.kind == "image")
         return self
 
+    def check_types(self) -> None:
+        """Each value against its field's declared type: NStyleTypeError naming the option.
+
+        Options declared as text also take what the API documents for them (a list of
+        scales or names, a {layer: λ} mapping); their own checks look inside.
+        """
+        for f in fields(self):
+            value, declared = getattr(self, f.name), str(f.type)
+            if declared == "Any" or (value is None and "None" in declared):
+                continue
+            kinds = {k.strip() for k in declared.split("|")}
+            ok = (
+                ("bool" in kinds and isinstance(value, bool))
+                or ("int" in kinds and isinstance(value, int) and not isinstance(value, bool))
+                or ("float" in kinds and isinstance(value, (int, float)) and not isinstance(value, bool))
+                or ("str" in kinds and isinstance(value, (str, list, tuple, Mapping)))
+            )
+            if not ok:
+                wanted = " or ".join(sorted(kinds - {"None"}))
+                raise NStyleTypeError(f"{f.name.replace('_', ' ')} must be {wanted}, got {value!r}")
+
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Settings:
         """Settings from keyword options; an unknown name is an NStyleError naming it."""
@@ -197,7 +219,7 @@ class ImageSettings(Settings):
     steps: int = option(200, "optimisation steps at the output size (one network evaluation each)", group="result")
     init: Any = option("content", "starting G: noise (the seed's random start), content, style or an image file",
                        group="result")
-    scales: str = option(
+    scales: str | None = option(
         "auto", "coarse-to-fine long sides: auto (128 px up by sqrt(2)), none (one scale) or e.g. 128,256,512",
         group="speed and scale",
     )
@@ -273,7 +295,7 @@ class AudioSettings(SignalSettings):
     # (number of those elements) so the balance does not drift with the clip's length;
     # β was calibrated with that α (README, 1D section).
     style_weight: float | None = option(1e3, "beta, the weight of J_style", type=float)
-    scales: str = option(
+    scales: str | None = option(
         "none", "coarse-to-fine over time (magnitude mode): auto (from 64 frames up by sqrt(2)), none, or frame counts",
         group="speed and scale",
     )
@@ -316,7 +338,7 @@ class SeriesSettings(SignalSettings):
     kind: ClassVar[str] = "series"
 
     style_weight: float | None = option(10.0, "beta, the weight of J_style", type=float)
-    scales: str = option(
+    scales: str | None = option(
         "none", "coarse-to-fine over time: auto (from 256 samples up by sqrt(2)), none, or lengths like 1024,2048",
         group="speed and scale",
     )
@@ -342,7 +364,7 @@ class VolumeSettings(Settings):
     kind: ClassVar[str] = "volume"
 
     init: Any = option("content", "starting G", group="optimisation", choices=v.NAMED_INITS)
-    scales: str = option(
+    scales: str | None = option(
         "none", "coarse-to-fine over all axes: auto (from 32 voxels up by sqrt(2)), none, or long sides like 32,64",
         group="speed and scale",
     )
