@@ -232,9 +232,9 @@ class Progress:
             self.bar.close()
 
 
-def finish(result: Any, output: str | Path) -> int:
+def finish(result: Any, output: str | Path, overwrite_input: bool = False) -> int:
     """Write the result (also after Ctrl-C: the best G so far) and report; the exit status."""
-    result.save(output)
+    result.save(output, overwrite_input=overwrite_input)
     best = result.best
     summary = f"wrote {output}" + (f" (best J={best.total:.4g} at step {best.step})" if best else "")
     say(f"interrupted: {summary}" if result.interrupted else summary)
@@ -358,7 +358,8 @@ def run_kind(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     with all_or_nothing([p for _, p in outputs]):
-        status = finish(result, args.output)  # the string: a trailing "/" asks a volume for a folder
+        # args.output, the string: a trailing "/" asks a volume for a folder
+        status = finish(result, args.output, args.overwrite_input)
         if extras is not None:
             extras.write(result)
         write_extras(args, result)

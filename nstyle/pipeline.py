@@ -27,6 +27,7 @@ from .errors import NStyleError
 from .kinds.base import Modality, Network, Result, Signals
 from .nets.protocol import is_stochastic
 from .options import DEFAULT_SCALE_STEPS, Settings
+from .outputs.guard import input_paths
 from .resources import BACKWARD_FACTOR, activation_bytes, check_bytes, limits, parameter_bytes
 from .steering.masks import composite, region_weights
 from .validators import parse_blend, resolve_device
@@ -70,8 +71,9 @@ def run(
         "style_weight": modality.style_weight(settings), "optimizer": choose_optimizer(settings, network),
     }
     history = [h for r in runs for h in r.history]
+    inputs = input_paths(content, styles, mask=settings.mask)
     return modality.result_type(
-        final.cpu(), history, last.best_step, last.interrupted, options, modality, signals.meta
+        final.cpu(), history, last.best_step, last.interrupted, options, modality, signals.meta, inputs
     )
 
 

@@ -18,8 +18,10 @@ import torch
 
 from ..core.engine import BestStep, StepInfo, fit_length, initial_signal, noise_like
 from ..core.functional import FeatureNet
+from ..errors import NStyleError
 from ..nets.protocol import SampledNet
 from ..options import Settings
+from ..outputs.guard import check_run_paths
 from ..steering.masks import RegionMask
 
 
@@ -131,11 +133,15 @@ class Result(BestStep):
     options: dict[str, Any] = field(default_factory=dict)
     modality: Modality | None = None
     meta: Any = None
+    #: (what, path) of the run's file inputs: ``save`` will not write over them.
+    inputs: list[tuple[str, Path]] = field(default_factory=list)
 
-    def save(self, path: str | Path) -> Path:
-        """Write G atomically, in the format the extension names, with the content's metadata."""
+    def save(self, path: str | Path, overwrite_input: bool = False) -> Path:
+        """Write G atomically, in the format the extension names, with the content's metadata.
+        A path that names one of the run's input files is refused unless ``overwrite_input``."""
         if self.modality is None:
-            raise ValueError("this result has no modality to save it with")
+            raise NStyleError("this result has no modality to save it with")
+        check_run_paths([("output", Path(path))], self.inputs, overwrite_input)
         return self.modality.save(self.tensor, Path(path), self.meta)
 
 

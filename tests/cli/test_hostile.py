@@ -354,3 +354,15 @@ def test_public_functions_check_their_arguments():
         nstyle.stylize(sample_path("astronaut.png"), sample_path("ihc.png"), scales=[])
     assert callable(nstyle.explain) and "explain" in nstyle.__all__
     assert issubclass(NStyleError, ValueError)
+
+
+def test_the_api_result_will_not_save_over_its_inputs_unless_asked(pair):
+    c, s = pair
+    old = c.read_bytes()
+    result = nstyle.stylize(c, s, size=32, steps=1, scales="none")
+    for target in (c, s):
+        with pytest.raises(NStyleError, match="would overwrite"):
+            result.save(target)
+    assert c.read_bytes() == old
+    result.save(c, overwrite_input=True)
+    assert Image.open(c).size == (32, 32)
