@@ -7,6 +7,7 @@ help, the defaults and the choices shown here are the API's own.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -24,7 +25,7 @@ from .outputs.config import add_config_option, config_path_for, config_text, par
 from .outputs.guard import Named, all_or_nothing, check_run_paths, input_paths
 from .pipeline import Plan, run
 from .resources import limits
-from .runtime import interrupted_status, one_line, say, stop_signals
+from .runtime import interrupted_status, notice, one_line, quiet_warnings, say, stop_signals
 from .validators import NAMED_INITS, check_range
 
 DESCRIPTION = """\
@@ -192,6 +193,8 @@ def run_explain(args: argparse.Namespace) -> int:
 def check_outputs(outputs: list[Named], inputs: list[Named], args: argparse.Namespace) -> None:
     """Before any work: every output's folder writable, the settings file's text
     writable, no output over an input or over another output."""
+    if args.output.endswith(("/", os.sep)) and args.command != "volume":  # only volumes write a folder
+        raise NStyleError(f"{args.output}: names a folder; give a file name (the output)")
     for what, path in outputs[1:]:  # the main output: checked by its kind (a folder may be one)
         try:
             check_writable(path)
@@ -371,9 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     """The command line; the exit status: 0 done, 2 bad input (one line), 130/143/129 when
     interrupted by Ctrl-C, SIGTERM or SIGHUP (the best result so far written)."""
     try:
-        with stop_signals():
+        with stop_signals(), quiet_warnings() as caught:
             args = parse_args_with_config(build_parser(), sys.argv[1:] if argv is None else argv)
-            return run_explain(args) if args.command == "explain" else run_kind(args)
+            status = run_explain(args) if args.command == "explain" else run_kind(args)
+        notice(caught)
+        return status
     except NStyleError as e:
         say(f"nstyle: error: {one_line(str(e))}")
         return 2

@@ -278,7 +278,7 @@ def explain(
     if kind not in KINDS:
         raise NStyleError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
     check_count("steps", steps)
-    check_count("channels", channels)
+    check_count("channels", channels, 1)
     check_count("seed", seed, 0, MAX_SEED)
     size = DEFAULT_SIZES[kind] if size is None else check_count("size", size, 1)
     # the signal at that size, before it is loaded: (3 channels x) size^axes floats, a few copies

@@ -23,6 +23,7 @@ from .core.engine import DEFAULT_LR, OPTIMIZERS
 from .core.precision import PRECISIONS
 from .core.style_losses import DEFAULT_STYLE_LOSS, STYLE_LOSSES
 from .errors import NStyleError, NStyleTypeError
+from .nets.random import parse_branches
 from .resources import DEFAULT_MAX_PIXELS
 from .steering.colors import COLOR_MODES
 
@@ -279,7 +280,9 @@ class SignalSettings(Settings):
 
     def validate(self) -> SignalSettings:
         super().validate()
-        v.check_count("net seed", self.net_seed)
+        if self.branches is not None:
+            parse_branches(self.branches)  # an empty --branches= is an error, not the default
+        v.check_count("net seed", self.net_seed, 0, MAX_SEED)
         if self.mask is not None:
             raise NStyleError(f"--mask is for images and volumes, not for a {self.kind}")
         return self
@@ -392,10 +395,11 @@ class VolumeSettings(Settings):
 
     def validate(self) -> VolumeSettings:
         super().validate()
+        parse_branches(self.branches)
         v.check_choice("volume net", self.net, VOLUME_NETS)
         v.parse_window(self.window)
         v.check_choice("pooling", self.pooling, POOLINGS)
-        v.check_count("net seed", self.net_seed)
+        v.check_count("net seed", self.net_seed, 0, MAX_SEED)
         if self.slices is not None:
             v.check_count("slices", self.slices, 1)
         return self

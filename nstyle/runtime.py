@@ -9,8 +9,10 @@ nothing heavy, so the launcher can install the handlers before torch loads.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -53,6 +55,25 @@ def stop_signals() -> Iterator[None]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+@contextmanager
+def quiet_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Within the block, warnings are collected instead of printed (a refusal stays one
+    line); ``notice`` then reports what a successful run should know."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
+
+
+def notice(caught: list[warnings.WarningMessage]) -> None:
+    """At most one short line for the warnings of a successful run: nstyle's own first
+    (e.g. uneven slice spacing), with a count of the rest; libraries' notices (Pillow's
+    EXIF, numpy overflow in a reader that recovered) are left out."""
+    ours = [w for w in caught if f"{os.sep}nstyle{os.sep}" in (w.filename or "")]
+    if ours:
+        more = f" (and {len(ours) - 1} more)" if len(ours) > 1 else ""
+        say(f"nstyle: note: {one_line(str(ours[0].message), 200)}{more}")
 
 
 def interrupted_status() -> int:

@@ -108,7 +108,8 @@ def _read(path: Path, label: str, mono: bool, max_seconds: float | None) -> tupl
             frames = -1 if max_seconds is None else max(1, round(max_seconds * file_rate))
             claimed = f.frames if frames < 0 else min(frames, f.frames)
             check_elements(f"{label}: {claimed:,} frames", (claimed, channels), "use --max-seconds")
-            data = f.read(frames=frames, dtype="float32", always_2d=True)
+            # libsndfile opens some codecs (GSM 6.10) as not seekable: they need an explicit count
+            data = f.read(frames=frames if f.seekable() else claimed, dtype="float32", always_2d=True)
     except NStyleError:
         raise
     except PermissionError:
@@ -182,10 +183,18 @@ def save_audio(x: torch.Tensor, path: str | Path, rate: int, subtype: str | None
     return write_atomic(path, write)
 
 
+# Sample formats a result may keep from its source. Codecs (MP3, GSM 6.10, ADPCM, μ-law)
+# are not carried over: libsndfile may list one for a container and still fail to write it,
+# and a lossy re-encoding of a new signal is not what a user asks for by naming .wav.
+KEPT_SUBTYPES = ("PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "VORBIS", "OPUS")
+
+
 def _pick_subtype(fmt: str, default: str, subtype: str | None, rate: int) -> str:
     if subtype is None:
         return default
     subtype = subtype.upper()
+    if subtype not in KEPT_SUBTYPES:
+        return default
     if fmt == "FLAC" and subtype in ("PCM_32", "FLOAT", "DOUBLE"):
         return "PCM_24"  # the most FLAC holds; closer to the source than 16 bits
     if subtype == "OPUS" and rate not in OPUS_RATES:

@@ -116,6 +116,10 @@ def load_series(
     return SeriesSignal(_to_tensor(data), rate, names, str(path), meta)
 
 
+# float32 ends at 3.4e38: values near it overflow when G is mapped back (g · std + mean).
+MAX_ABS_SAMPLE = 1e30
+
+
 def _to_tensor(data: np.ndarray) -> torch.Tensor:
     """(T, n) array -> (1, n, T) float32 tensor."""
     return torch.from_numpy(np.ascontiguousarray(data.T, dtype=np.float32))[None]
@@ -130,6 +134,12 @@ def _check_samples(path: Path, data: np.ndarray, names: list[str]) -> None:
         per_col = bad.sum(axis=0)
         worst = [f"{int(n)} in {names[j]!r}" for j, n in enumerate(per_col) if n]
         raise NStyleError(f"{path}: {int(per_col.sum())} NaN/Inf samples ({', '.join(worst)})")
+    top = float(np.abs(data).max())
+    if top > MAX_ABS_SAMPLE:
+        raise NStyleError(
+            f"{path}: holds values up to {top:.3g}; beyond ±{MAX_ABS_SAMPLE:.0e} the standardisation and the "
+            "result overflow single precision (rescale the data)"
+        )
 
 
 def _column_index(path: Path, names: list[str], name: str, what: str = "column") -> int:
@@ -176,6 +186,15 @@ def _sniff_delimiter(lines: list[str], ext: str) -> str | None:
         if len(next(csv.reader(head[:1], delimiter=d))) > 1:
             return d
     return None  # whitespace-separated, or a single column
+
+
+def _rows(path: Path, lines: list[str], ext: str) -> tuple[str | None, list[list[str]]]:
+    """The delimiter and the cells of every line."""
+    try:
+        delimiter = _sniff_delimiter(lines, ext)
+        return delimiter, _split(lines, delimiter)
+    except csv.Error as e:  # e.g. a field larger than the csv module's limit (128 kB)
+        raise NStyleError(f"{path}: not a readable table ({e})") from None
 
 
 def _split(lines: list[str], delimiter: str | None) -> list[list[str]]:
@@ -243,8 +262,7 @@ def _load_table(path: Path, columns: list[str] | None, time_column: str | None) 
     if not lines:
         raise NStyleError(f"{path}: empty file (no header row, no samples)")
     ext = path.suffix.lower()
-    delimiter = _sniff_delimiter(lines, ext)
-    rows = _split(lines, delimiter)
+    delimiter, rows = _rows(path, lines, ext)
     header, body = rows[0], rows[1:]
     if all(_parse_float(c) is not None for c in header):
         raise NStyleError(f"{path}: no header row (the first line is numbers); add a line of column names")

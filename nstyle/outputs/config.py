@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NStyleError
-from ..validators import check_input_file
+from ..validators import NAMED_INITS, check_input_file
 from .atomic import write_atomic
 
 try:
@@ -37,6 +37,9 @@ CONFIG_SUFFIX = ".toml"
 MAX_CONFIG_BYTES = 1 << 20
 # No option is a list of lists; deeper nesting is refused before it costs a deep recursion.
 MAX_NESTING = 8
+# Options that name files: relative names in a config file are relative to its folder.
+PATH_OPTIONS = frozenset({"content", "style", "output", "mask", "init", "weights", "plot", "film", "preview", "image"})
+RELATIVE_MARK = "file names are relative to this file's folder"
 NOT_OPTIONS = frozenset({"command", "config"})
 # A permission given for one run, not a setting to repeat: never written to a config file.
 NOT_WRITTEN = NOT_OPTIONS | {"overwrite_input"}
@@ -133,8 +136,9 @@ def config_text(options: Mapping[str, Any], command: str, header: Sequence[str] 
 
 def write_config(path: str | Path, options: Mapping[str, Any], command: str) -> Path:
     """Write ``options`` (e.g. ``vars(args)`` of the CLI) for ``nstyle <command>`` to
-    ``path`` as TOML, atomically, under a header naming the nstyle version, the date and
-    the working directory (relative paths in the options are relative to it).
+    ``path`` as TOML, atomically, under a header naming the nstyle version and the date.
+    Relative file names in the options (given relative to the working directory) are
+    written relative to ``path``'s folder, where ``--config`` resolves them.
 
     Keys ``command`` and ``config`` of ``options`` are not written as options. Values
     that are None are left out: reading the file back then gives the parser's default,
@@ -147,9 +151,11 @@ def write_config(path: str | Path, options: Mapping[str, Any], command: str) -> 
     header = (
         f"nstyle {__version__}: options of `nstyle {command}`, written {stamp}",
         f"working directory: {os.getcwd()}",
+        RELATIVE_MARK,
         f"repeat the run: nstyle {command} --config {path.name}",
     )
-    text = config_text(options, command, header)  # errors before any file is touched
+    moved = {k: rebase(v, Path.cwd(), path.parent.resolve(), k) if k in PATH_OPTIONS else v for k, v in options.items()}
+    text = config_text(moved, command, header)  # errors before any file is touched
     return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
@@ -208,7 +214,8 @@ def add_config_option(parser: argparse.ArgumentParser) -> argparse.Action:
     """Add ``--config TOML`` to a subcommand's parser (``parse_args_with_config`` reads it)."""
     return parser.add_argument(
         "--config", default=None, metavar="TOML",
-        help="read options from this file (as written next to each output); options given here override it",
+        help="read options from this file (as written next to each output; relative file names in it are "
+             "relative to its folder); options given here override it",
     )
 
 
@@ -237,7 +244,32 @@ def config_defaults(path: str | Path, parser: argparse.ArgumentParser, command: 
                 hint = " (options are top-level `key = value` lines, not [tables])"
             raise NStyleError(f"{path}: unknown option {key!r} for `{parser.prog}`{hint}")
         values[dest] = _convert(path, key, value, action)
-    return values
+    base = path_base(path)
+    return {k: rebase(v, base, None, k) if k in PATH_OPTIONS else v for k, v in values.items()}
+
+
+def path_base(path: Path) -> Path:
+    """The folder relative file names in the config file ``path`` are relative to: its own
+    folder; for a file nstyle 0.1 wrote (no ``RELATIVE_MARK``), the working directory its
+    header records."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if RELATIVE_MARK not in text:
+        found = re.search(r"^# working directory: (.+)$", text, flags=re.MULTILINE)
+        if found and Path(found[1]).is_absolute():
+            return Path(found[1])
+    return path.parent
+
+
+def rebase(value: Any, old: Path, new: Path | None, key: str = "") -> Any:
+    """A relative file name (or a list of them) given relative to ``old``: made relative to
+    ``new`` (None: joined to ``old``). Absolute names and ``init``'s named starts stay."""
+    if isinstance(value, list):
+        return [rebase(v, old, new, key) for v in value]
+    if not isinstance(value, str) or not value or os.path.isabs(value) or (key == "init" and value in NAMED_INITS):
+        return value
+    folder = "/" if value.endswith(("/", os.sep)) else ""  # a DICOM output folder keeps its slash
+    joined = os.path.normpath(os.path.join(old, value))
+    return (joined if new is None else os.path.relpath(joined, new)) + folder
 
 
 def parse_args_with_config(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:

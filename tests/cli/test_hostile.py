@@ -307,7 +307,7 @@ def test_bad_option_values_are_one_line(option, needle, pair, capsys, no_optimis
 
 @pytest.mark.parametrize("text, needle", [
     ("steps = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
-    ("init = nan\n", "init"),
+    ("init = nan\n", "nan"),
     ("style_weight = inf\n", "style weight"),
 ])
 def test_hostile_config_files_are_one_line(text, needle, pair, capsys, no_optimisation):

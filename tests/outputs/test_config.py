@@ -14,6 +14,7 @@ import pytest
 from nstyle import __version__
 from nstyle.errors import NStyleError
 from nstyle.outputs.config import (
+    PATH_OPTIONS,
     add_config_option,
     config_defaults,
     config_path_for,
@@ -204,7 +205,8 @@ def test_command_line_overrides_the_file(tmp_path):
     path = write(tmp_path, 'command = "image"\ncontent = "c.png"\nstyle = "s.png"\noutput = "o.png"\nsteps = 50\n'
                            "style_weight = 1e3\nquiet = true\n")
     args = parse_args_with_config(top, ["image", "--config", str(path), "--steps", "9", "other.png"])
-    assert (args.steps, args.content, args.style, args.output) == (9, "other.png", "s.png", "o.png")
+    assert (args.steps, args.content, args.style, args.output) == (9, "other.png", str(tmp_path / "s.png"),
+                                                                   str(tmp_path / "o.png"))  # relative to the file
     assert (args.style_weight, args.quiet, args.optimizer) == (1e3, True, "lbfgs")  # file, file, parser default
     # Without the file the same arguments lack STYLE and -o.
     with pytest.raises(SystemExit, match="required"):
@@ -215,7 +217,7 @@ def test_command_taken_from_the_file(tmp_path):
     top, _ = tiny_parser()
     path = write(tmp_path, 'command = "audio"\ncontent = "a.wav"\nrate = 8000\n')
     args = parse_args_with_config(top, [f"--config={path}"])
-    assert (args.command, args.content, args.rate) == ("audio", "a.wav", 8000)
+    assert (args.command, args.content, args.rate) == ("audio", str(tmp_path / "a.wav"), 8000)
     with pytest.raises(NStyleError, match="written for `nstyle audio`, not `nstyle image`"):
         parse_args_with_config(tiny_parser()[0], ["image", "--config", str(path)])
     with pytest.raises(NStyleError, match="no command given"):
@@ -229,7 +231,12 @@ def test_written_run_repeats_exactly(tmp_path):
     path = write_config(config_path_for(tmp_path / first.output), vars(first), first.command)
     assert path == tmp_path / "out.toml"
     again = parse_args_with_config(tiny_parser()[0], ["--config", str(path)])
-    assert vars(again) == {**vars(first), "config": str(path)}
+    # the same files: written relative to the config's folder, read back from there
+    absolute = {k: os.path.abspath(v) if k in ("content", "output") else v for k, v in vars(first).items()}
+    absolute["style"] = [os.path.abspath(s) for s in first.style] if isinstance(first.style, list) else \
+        os.path.abspath(first.style)
+    assert vars(again) == {**absolute, "config": str(path)}
+    assert "../" in path.read_text()  # relative to tmp_path, not to the working directory
     assert bits(again.style_weight) == bits(1 / 3)
 
 
@@ -255,7 +262,10 @@ def test_config_files_of_the_previous_version_still_load(kind):
     for key, value in read_config(path).items():
         if key in ("command", "style"):
             continue
+        if key in PATH_OPTIONS and value not in ("noise", "content", "style"):  # names relative to its working dir
+            value = value if os.path.isabs(value) else os.path.join("/tmp", value)
         assert getattr(args, key) == value, key
     styles = read_config(path)["style"]
-    assert args.style == (styles if isinstance(styles, list) else [styles])
+    styles = styles if isinstance(styles, list) else [styles]
+    assert args.style == [s if os.path.isabs(s) else os.path.join("/tmp", s) for s in styles]
     assert settings.steps == read_config(path)["steps"]
