@@ -7,6 +7,7 @@ help, the defaults and the choices shown here are the API's own.
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import sys
 from dataclasses import fields
@@ -21,7 +22,14 @@ from .errors import NStyleError
 from .kinds import MODALITIES
 from .options import OUTPUTS, SETTINGS, ImageOutputs, Settings, option_of
 from .outputs.atomic import check_writable
-from .outputs.config import add_config_option, config_path_for, config_text, parse_args_with_config, write_config
+from .outputs.config import (
+    add_config_option,
+    config_path_for,
+    config_text,
+    parse_args_with_config,
+    write_config,
+    written_by_nstyle,
+)
 from .outputs.guard import Named, all_or_nothing, check_run_paths, input_paths
 from .pipeline import Plan, run
 from .resources import limits
@@ -155,6 +163,8 @@ def _add_explain_parser(sub) -> None:
     p.add_argument("--max-memory", type=float, default=None, metavar="GIB",
                    help="GiB the figure's reconstructions may use (default: 0.8 x this machine's memory)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true",
+                   help="replace a settings file OUT.toml that nstyle did not write (refused otherwise)")
 
 
 def run_explain(args: argparse.Namespace) -> int:
@@ -202,6 +212,29 @@ def check_outputs(outputs: list[Named], inputs: list[Named], args: argparse.Name
             raise NStyleError(f"{e} (the {what})") from None
     config_text(vars(args), args.command)  # a value TOML cannot hold fails now, not after the run
     check_run_paths(outputs, inputs, getattr(args, "overwrite_input", False))
+    check_derived(args)
+
+
+def check_derived(args: argparse.Namespace) -> None:
+    """Files whose names nstyle derives from OUT (the settings file OUT.toml, the snapshots
+    OUT.stepNNNN.ext) replace only files nstyle wrote: a settings file that starts with
+    nstyle's header, snapshots next to such a settings file. Anything else of those names
+    is the user's, and is refused unless --force. (Files named on the command line, -o,
+    --plot, --film, --preview, are replaced: the user named them.)"""
+    if getattr(args, "force", False):
+        return
+    settings = config_path_for(args.output)
+    ours = written_by_nstyle(settings)
+    if os.path.lexists(settings) and not ours:
+        raise NStyleError(f"{settings}: exists and nstyle did not write it (the settings file of {args.output}); "
+                          "move it or pass --force")
+    every = getattr(args, "save_every", 0) or 0
+    if every > 0 and not ours:
+        output = Path(args.output)
+        taken = sorted(output.parent.glob(f"{glob.escape(output.stem)}.step[0-9][0-9][0-9][0-9]{output.suffix}"))
+        if taken:
+            raise NStyleError(f"{taken[0]}: exists and nstyle did not write it (a snapshot name of --save-every); "
+                              "move it or pass --force")
 
 
 def write_settings(args: argparse.Namespace) -> None:

@@ -422,6 +422,10 @@ class Outputs:
         False, "let OUT replace an input file (refused otherwise, as are outputs that name each other)",
         group="outputs", flag=True,
     )
+    force: bool = option(
+        False, "replace files of the names nstyle derives (OUT.toml, OUT.stepNNNN.ext) that nstyle did not write",
+        group="outputs", flag=True,
+    )
 
 
 @dataclass

@@ -23,7 +23,7 @@ from .core.multiscale import parse_scales, resize, scaled_shape, upscale
 from .core.objective import StyleObjective
 from .core.precision import check_precision
 from .core.tiling import TiledObjective, auto_tile
-from .errors import NStyleError
+from .errors import NStyleError, NStyleTypeError
 from .kinds.base import Modality, Network, Result, Signals
 from .nets.protocol import is_stochastic
 from .options import DEFAULT_SCALE_STEPS, Settings
@@ -55,6 +55,9 @@ def run(
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     if not styles:
         raise NStyleError("no style given")
+    for what, x in [("content", content), *(("style", s) for s in styles)]:
+        if x is None or isinstance(x, (bool, int, float, complex, dict, set)):
+            raise NStyleTypeError(f"{what} must be a file name or an array, got {x!r}")
     with limits(settings.max_memory, getattr(settings, "max_pixels", None)):
         signals = modality.load(content, styles, settings, device)
         network = modality.network(signals, settings, device)

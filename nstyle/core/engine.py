@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..errors import NStyleError
+from ..errors import NStyleError, NStyleTypeError
 from .functional import Terms
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -156,6 +156,10 @@ def optimize(
     def closure() -> float:
         opt.zero_grad(set_to_none=True)
         terms = objective(g)
+        if not isinstance(terms, Terms):
+            raise NStyleTypeError(
+                f"the objective must return nstyle's Terms (total, content, style, tv), got {type(terms).__name__}"
+            )
         terms.total.backward()
         last["terms"], last["g"] = terms, g.detach().clone()  # J is measured at this G
         return float(terms.total.detach())  # optimizers only read J's value (the gradient is set)

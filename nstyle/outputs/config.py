@@ -42,7 +42,7 @@ PATH_OPTIONS = frozenset({"content", "style", "output", "mask", "init", "weights
 RELATIVE_MARK = "file names are relative to this file's folder"
 NOT_OPTIONS = frozenset({"command", "config"})
 # A permission given for one run, not a setting to repeat: never written to a config file.
-NOT_WRITTEN = NOT_OPTIONS | {"overwrite_input"}
+NOT_WRITTEN = NOT_OPTIONS | {"overwrite_input", "force"}
 # Suffixes that belong to one file type, replaced as a whole: out.nii.gz -> out.toml.
 DOUBLE_SUFFIXES = (".nii.gz", ".tar.gz")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -119,10 +119,20 @@ def toml_value(value: Any, where: str = "value") -> str:
     raise NStyleError(f"{where}: cannot write a {type(value).__name__} in TOML")
 
 
+def written_by_nstyle(path: Path) -> bool:
+    """Whether the file ``path`` is a settings file nstyle wrote (its first line says so)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(9) == b"# nstyle "
+    except OSError:
+        return False
+
+
 def config_text(options: Mapping[str, Any], command: str, header: Sequence[str] = ()) -> str:
     """The TOML text ``write_config`` writes: comment lines, ``command``, then one line per
     option in the given order; None options become a comment saying they are defaults."""
-    lines = [f"# {h}" for h in header]
+    # a comment is one line: a newline (or any control character) in a file name is escaped
+    lines = ["# " + "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in h) for h in header]
     lines.append(f"command = {toml_string(command)}")
     for key, value in options.items():
         if key in NOT_WRITTEN:

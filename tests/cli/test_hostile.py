@@ -366,3 +366,137 @@ def test_the_api_result_will_not_save_over_its_inputs_unless_asked(pair):
     assert c.read_bytes() == old
     result.save(c, overwrite_input=True)
     assert Image.open(c).size == (32, 32)
+
+
+# ---- part 2: every file a run writes, and checks made before the optimisation -----------
+
+
+def test_derived_names_never_replace_the_users_own_files(pair, capsys, no_optimisation):
+    c, s = pair
+    o = c.with_name("o.png")
+    c.with_name("o.toml").write_text("my own notes, not nstyle's\n")
+    refused(["image", c, s, "-o", o, *TINY_IMAGE], capsys, c.parent, "o.toml", "did not write", "--force")
+    c.with_name("o.toml").unlink()
+    c.with_name("o.step0001.png").write_bytes(b"a picture of mine")
+    refused(["image", c, s, "-o", o, *TINY_IMAGE, "--save-every", "1"], capsys, c.parent, "o.step0001.png", "--force")
+
+
+@pytest.mark.slow
+def test_force_and_nstyles_own_settings_file(pair, capsys):
+    c, s = pair
+    o = c.with_name("o.png")
+    c.with_name("o.toml").write_text("my own notes\n")
+    rc, _, err = run(["image", c, s, "-o", o, *TINY_IMAGE, "--force"], capsys)
+    assert rc == 0, err
+    assert c.with_name("o.toml").read_text().startswith("# nstyle ")
+    rc, _, err = run(["image", c, s, "-o", o, *TINY_IMAGE], capsys)  # its own file: replaced without --force
+    assert rc == 0, err
+    assert "force =" not in c.with_name("o.toml").read_text()
+
+
+def test_relative_names_in_a_config_file_are_relative_to_its_folder(pair, capsys, no_optimisation):
+    from nstyle.cli import build_parser
+    from nstyle.outputs.config import parse_args_with_config
+
+    c, s = pair
+    sub = c.parent / "runs" / "a"
+    sub.mkdir(parents=True)
+    (sub / "run.toml").write_text('command = "image"\ncontent = "../../photo.png"\nstyle = ["../../painting.png"]\n'
+                                  'output = "x.png"\n')
+    args = parse_args_with_config(build_parser(), ["--config", str(sub / "run.toml")])
+    assert Path(args.output) == sub / "x.png" and Path(args.content) == c and [Path(p) for p in args.style] == [s]
+
+
+@pytest.mark.slow
+def test_a_newline_in_the_output_name_still_gives_a_readable_settings_file(pair, capsys):
+    from nstyle.cli import build_parser
+    from nstyle.outputs.config import parse_args_with_config
+
+    c, s = pair
+    o = c.parent / "two\nlines.png"
+    rc, _, err = run(["image", c, s, "-o", o, *TINY_IMAGE], capsys)
+    assert rc == 0, err
+    args = parse_args_with_config(build_parser(), ["--config", str(c.parent / "two\nlines.toml")])
+    assert Path(args.output) == o
+
+
+def test_an_output_format_that_cannot_hold_the_source_codec_falls_back(tmp_path):
+    from nstyle.modalities.audio import _pick_subtype, load_audio, save_audio
+
+    assert _pick_subtype("WAV", "PCM_16", "MPEG_LAYER_III", 22050) == "PCM_16"
+    assert _pick_subtype("WAV", "PCM_16", "GSM610", 8000) == "PCM_16"
+    assert _pick_subtype("WAV", "PCM_16", "FLOAT", 8000) == "FLOAT"
+    if not SPEECH.is_file():
+        pytest.skip("needs Debian's alsa-utils sounds")
+    import soundfile as sf
+    import soxr
+
+    speech, rate = sf.read(SPEECH)
+    sf.write(tmp_path / "gsm.wav", soxr.resample(speech, rate, 8000), 8000, format="WAV", subtype="GSM610")
+    sf.write(tmp_path / "speech.mp3", speech, rate, format="MP3")
+    for name in ("gsm.wav", "speech.mp3"):  # not seekable (GSM 6.10); a codec WAV cannot hold (MP3)
+        sig = load_audio(tmp_path / name)
+        assert sig.tensor.shape[-1] > 1000
+        out = save_audio(sig.tensor, tmp_path / f"{name}.out.wav", sig.rate, sig.subtype)
+        assert sf.info(out).subtype == "PCM_16"
+
+
+def test_series_values_that_would_overflow_and_giant_csv_fields(tmp_path, capsys, no_optimisation):
+    t = np.arange(300)
+    (tmp_path / "big.csv").write_text("a,b\n" + "".join(f"{3e38 * (-1) ** i},{np.sin(i)}\n" for i in t))
+    refused(["series", tmp_path / "big.csv", tmp_path / "big.csv", "-o", tmp_path / "o.csv"], capsys, tmp_path,
+            "big.csv", "overflow")
+    (tmp_path / "field.csv").write_text("a,b\n1," + "9" * 200_000 + "\n2,3\n")
+    refused(["series", tmp_path / "field.csv", tmp_path / "field.csv", "-o", tmp_path / "o.csv"], capsys, tmp_path,
+            "field.csv", "not a readable table")
+
+
+@pytest.mark.parametrize("argv", [
+    ["volume", "{a}", "{a}", "-o", "{d}/o.nii", "--slices", "0"],
+    ["volume", "{a}", "{a}", "-o", "{d}/o.nii", "--slices", "-1"],
+    ["volume", "{a}", "{a}", "-o", "{d}/o.nii", "--net-seed", str(2**64)],
+    ["image", "{c}", "{c}", "-o", "{d}/o.png/"],
+    ["series", "{e}", "{e}", "-o", "{d}/o.npy", "--branches="],
+    ["explain", "{c}", "-o", "{d}/e.png", "--channels", "0"],
+    ["volume", "{a}", "{a}", "-o", "{d}/o.nii", "--preview", "{d}/p.txt"],
+])
+def test_values_once_accepted_though_wrong(argv, pair, tmp_path, capsys, no_optimisation):
+    c, _ = pair
+    eeg = tmp_path / "eeg.npy"
+    np.save(eeg, np.sin(np.linspace(0, 60, 2000))[:, None])
+    folder = tmp_path / "out"
+    folder.mkdir()
+    refused([a.format(a=NIB_DATA / "anatomical.nii", c=c, d=folder, e=eeg) for a in argv], capsys, folder)
+
+
+def test_a_refusal_stays_one_line_when_libraries_warn(pair, capsys, monkeypatch):
+    import warnings
+
+    import nstyle.cli
+
+    def warn_then_refuse(*args, **kwargs):
+        warnings.warn("a library's notice", UserWarning, stacklevel=1)
+        raise NStyleError("the input is bad")
+
+    monkeypatch.setattr(nstyle.cli, "run", warn_then_refuse)
+    c, s = pair
+    rc, _, err = run(["image", c, s, "-o", c.with_name("o.png"), "--quiet"], capsys)
+    assert rc == 2
+    assert_one_error_line(err, "the input is bad")
+
+
+def test_api_arguments_of_the_wrong_kind_are_named():
+    from nstyle.core.functional import Terms
+
+    photo, painting = sample_path("astronaut.png"), sample_path("ihc.png")
+    for kw, needle in [({"size": 32.5}, "size"), ({"seed": 1.5}, "seed"), ({"steps": None}, "steps"),
+                       ({"steps": "2"}, "steps"), ({"steps": 2.5}, "steps"), ({"device": None}, "device"),
+                       ({"seed": "abc"}, "seed")]:
+        with pytest.raises(NStyleError, match=needle):
+            nstyle.stylize(photo, painting, **kw)
+    with pytest.raises(NStyleTypeError, match="content must be a file name"):
+        nstyle.stylize_audio(None, SPEECH)
+    with pytest.raises(NStyleTypeError, match="Terms"):
+        nstyle.optimize(lambda g: 1, torch.zeros(1, 1, 8), 2)
+    zero = torch.zeros(())
+    assert nstyle.optimize(lambda g: Terms((g**2).sum(), zero, zero, zero), torch.ones(1, 1, 8), 2).best_step >= 0
