@@ -137,3 +137,42 @@ def test_generated_command_lines_never_print_a_traceback(option, value, tmp_path
     rc, _, err = run(["image", sample_path("astronaut.png"), sample_path("ihc.png"), "-o", folder / "o.png",
                       f"{option}={value}", "--quiet"], capsys)
     _check(rc, err, before, folder, [])
+
+
+@pytest.mark.slow
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.fixed_dictionaries({
+    "-o": st.sampled_from(["photo.png", "painting.png", "o.png", "notes.toml", "mine.png", "sub/"]),
+    "--plot": st.sampled_from([None, "o.png", "photo.png", "plot.png", "mine.png", "o.toml"]),
+    "--film": st.sampled_from([None, "o.png", "film.gif", "painting.png", "mine.png"]),
+    "--save-every": st.sampled_from([None, "1"]),
+}))
+def test_no_file_a_run_writes_changes_a_file_it_was_not_told_to(names, tmp_path_factory, capsys):
+    """Outputs drawn from the names already in the folder (the inputs, a user's own
+    settings-file name and snapshot name, a file named on purpose): only files named by
+    -o/--plot/--film may change, never an input, never a derived name nstyle did not write."""
+    folder = tmp_path_factory.mktemp("names")
+    (folder / "photo.png").write_bytes(_png())
+    (folder / "painting.png").write_bytes(_png()[::-1][::-1])
+    (folder / "o.toml").write_text("a user's own notes\n")
+    (folder / "o.step0001.png").write_bytes(b"a user's own picture")
+    (folder / "mine.png").write_bytes(b"named on purpose below")
+    (folder / "sub").mkdir()
+    argv = ["image", folder / "photo.png", folder / "painting.png", "--size", "24", "--steps", "1",
+            "--scales", "none", "--quiet"]
+    named = set()
+    for flag, value in names.items():
+        if value is not None:
+            argv += [flag, value if flag == "--save-every" else str(folder / value)]
+            if flag != "--save-every":
+                named.add(value)
+    before = snapshot_folder(folder)
+    rc, _, err = run(argv, capsys)
+    assert "Traceback" not in err and rc in (0, 2), err
+    after = snapshot_folder(folder)
+    for name, content in before.items():
+        if name not in named or name in ("photo.png", "painting.png"):
+            assert after.get(name) == content, f"{name} changed with {names}: {err}"
+    assert not [n for n in set(after) - set(before) if Path(n).name.startswith(".")]
+    if rc == 2:
+        assert set(after) == set(before), err
