@@ -93,7 +93,7 @@ def test_a_config_written_before_styles_became_lists_still_loads(tmp_path):
     cfg.write_text('command = "audio"\ncontent = "c.wav"\nstyle = "s.wav"\noutput = "o.wav"\nsteps = 7\n')
     args = parse_args_with_config(build_parser(), ["--config", str(cfg)])
     assert isinstance(args, argparse.Namespace)
-    assert args.style == ["s.wav"] and args.steps == 7
+    assert args.style == [str(tmp_path / "s.wav")] and args.steps == 7  # relative to the file's folder
 
 
 # ---- coarse-to-fine over time and over all three axes --------------------------------------
