@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import importlib.util
 import os
 import sys
 from dataclasses import fields
@@ -17,6 +18,7 @@ from typing import Any, NoReturn
 import torch
 
 from . import __version__
+from .batch.ledger import ledger_path
 from .core.engine import StepInfo
 from .errors import NStyleError
 from .kinds import MODALITIES
@@ -34,7 +36,7 @@ from .outputs.guard import Named, all_or_nothing, check_run_paths, input_paths
 from .pipeline import Plan, run
 from .resources import limits
 from .runtime import interrupted_status, notice, one_line, quiet_warnings, say, stop_signals
-from .validators import NAMED_INITS, check_range
+from .validators import NAMED_INITS, check_count, check_range
 
 DESCRIPTION = """\
 Neural style transfer: re-render a CONTENT signal in the style of a STYLE signal by
@@ -118,7 +120,68 @@ def build_parser() -> argparse.ArgumentParser:
     _add_explain_parser(sub)
     for command in sub.choices.values():
         add_config_option(command)  # --config RUN.toml: a previous run's options as defaults
+    _add_batch_parser(sub)  # a plan is its own settings file: no --config
     return parser
+
+
+def _add_batch_parser(sub) -> None:
+    p = sub.add_parser(
+        "batch", help="many runs from one plan (TOML or CSV), on this machine or a Dask cluster",
+        description="Run every job of PLAN that is not done yet (see nstyle.batch.plan for the format); "
+                    "results are recorded in PLAN.ledger.jsonl. Exit status 0: every job done; 1: some failed.",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("plan", help="the plan: [[job]] and [[product]] tables (.toml) or rows (.csv)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="a Dask scheduler, e.g. tcp://host:8786 (default: $DASK_SCHEDULER_ADDRESS, else a local "
+                        "cluster)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local worker processes (default: one per two cores)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per job (default: cores / workers)")
+    p.add_argument("--shared", action="store_true",
+                   help="workers read the inputs from their paths (a shared file system) instead of receiving bytes")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    """``nstyle batch PLAN``: one bar for the batch, one line per failed job, a summary."""
+    from tqdm import tqdm
+
+    from .batch import batch
+
+    for what, n in (("workers", args.workers), ("threads", args.threads)):
+        if n is not None:
+            check_count(what, n, 1)
+    bars: list[Any] = []
+
+    def start(pending: int, client: Any) -> None:
+        if importlib.util.find_spec("bokeh") is not None:
+            say(f"Dask dashboard: {client.dashboard_link}")
+        bars.append(tqdm(total=pending, unit="job", disable=args.quiet, dynamic_ncols=True))
+
+    def done(result: Any, counts: dict[str, int]) -> None:
+        if not bars:  # refused on this machine before any job ran
+            say(f"failed: {result.output}: {result.error}")
+            return
+        if result.status == "failed":
+            bars[0].write(f"failed: {result.output}: {result.error}", file=sys.stderr)
+        bars[0].update(1)
+        bars[0].set_postfix_str(f"done={counts['done']} failed={counts['failed']} running={counts['running']}")
+
+    try:
+        results = batch(args.plan, scheduler=args.scheduler, workers=args.workers, threads=args.threads,
+                        shared=args.shared, on_start=start, on_result=done)
+    except KeyboardInterrupt:
+        for bar in bars:
+            bar.close()
+        say(f"interrupted: finished jobs are in {ledger_path(Path(args.plan))}; run the plan again to resume")
+        return interrupted_status()
+    finally:
+        for bar in bars:
+            bar.close()
+    tally = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed", "cancelled")}
+    say(", ".join(f"{n} {s}" for s, n in tally.items() if n) + f"; ledger: {ledger_path(Path(args.plan))}")
+    return 1 if tally["failed"] else 0
 
 
 def add_fields(parser: argparse.ArgumentParser, settings_fields: list[Any]) -> None:
@@ -409,7 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with stop_signals(), quiet_warnings() as caught:
             args = parse_args_with_config(build_parser(), sys.argv[1:] if argv is None else argv)
-            status = run_explain(args) if args.command == "explain" else run_kind(args)
+            commands = {"explain": run_explain, "batch": run_batch}
+            status = commands.get(args.command, run_kind)(args)
         notice(caught)
         return status
     except NStyleError as e:

@@ -7,9 +7,10 @@ half-written file under the final name.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..errors import NStyleError
@@ -86,4 +87,40 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+    return path
+
+
+def write_folder_atomic(path: str | Path, files: Mapping[str, bytes]) -> Path:
+    """Write the folder ``path`` holding ``files`` ({name: bytes}) as a whole: a new folder
+    beside it first, then renamed into place (an existing folder is moved aside and removed
+    only once the new one is in). The caller decides whether an existing folder may go."""
+    path = Path(path)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError as e:
+        raise NStyleError(f"{path}: cannot write in {path.parent} ({e.strerror or e})") from None
+    old = None
+    try:
+        for name, payload in files.items():
+            with open(tmp / name, "wb") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp / name, 0o666 & ~current_umask())
+        os.chmod(tmp, 0o777 & ~current_umask())
+        if path.is_dir():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            os.rmdir(old)
+            os.rename(path, old)
+        os.rename(tmp, path)
+    except BaseException as e:
+        if old is not None and not path.exists():
+            os.rename(old, path)
+            old = None
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise NStyleError(f"{path}: cannot write it ({e.strerror or e})") from None
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return path

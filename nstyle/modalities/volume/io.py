@@ -27,8 +27,6 @@ import copy
 import gzip
 import io
 import os
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +36,7 @@ import numpy as np
 import torch
 
 from ...errors import NStyleError
-from ...outputs.atomic import current_umask, write_atomic
+from ...outputs.atomic import write_atomic, write_folder_atomic
 from ...outputs.guard import OUTPUT_MARKER
 from ...resources import check_elements
 from ...validators import check_input_file
@@ -653,37 +651,4 @@ def _save_dicom_series(v: np.ndarray, path: Path, like: VolumeSignal) -> Path:
         out = _with_pixels(ds, v[k], scaling, meta["pixel_dtype"], path)
         payloads.append((f"slice_{k:04d}.dcm", _dicom_bytes(out, pydicom)))
     payloads.append((OUTPUT_MARKER, b"DICOM slices written by nstyle; nstyle may replace this folder\n"))
-    # write a new folder beside the target, then swap it in
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    except OSError as e:
-        raise NStyleError(f"{path}: cannot write in {path.parent} ({e.strerror or e})") from None
-    old = None
-    try:
-        for name, payload in payloads:
-            with open(tmp / name, "wb") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp / name, 0o666 & ~current_umask())
-        os.chmod(tmp, 0o777 & ~current_umask())
-        if path.is_dir():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-            os.rmdir(old)
-            os.rename(path, old)
-        os.rename(tmp, path)
-    except OSError as e:
-        if old is not None and not path.exists():
-            os.rename(old, path)
-            old = None
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise NStyleError(f"{path}: cannot write it ({e.strerror or e})") from None
-    except BaseException:
-        if old is not None and not path.exists():
-            os.rename(old, path)
-            old = None
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return path
+    return write_folder_atomic(path, dict(payloads))
