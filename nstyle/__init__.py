@@ -26,6 +26,7 @@ _EXPORTS = {
     "StyleObjective": "core.objective",
     "NStyleError": "errors", "NStyleTypeError": "errors",
     "explain": "explainer",
+    "batch": "jobs", "Job": "jobs", "JobResult": "jobs", "read_plan": "jobs",
     "MODALITIES": "kinds", "ImageResult": "kinds", "Modality": "kinds", "Result": "kinds", "VolumeResult": "kinds",
     "VGG": "nets", "build_net": "nets",
     "AudioSettings": "options", "ImageSettings": "options", "SeriesSettings": "options", "Settings": "options",
@@ -34,12 +35,12 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "AudioSettings", "ImageResult", "ImageSettings", "MODALITIES", "Modality", "NStyleError",
-    "NStyleTypeError", "Result", "RunResult", "SeriesSettings", "Settings", "SignalResult", "StepInfo",
-    "StyleObjective", "StylizeResult", "VGG", "VolumeResult", "VolumeSettings", "__version__", "build_net",
-    "content_cost", "explain", "gram_matrix", "initial_signal", "layer_style_cost", "optimize", "run",
-    "style_cost", "stylize", "stylize_audio", "stylize_series", "stylize_volume", "total_cost",
-    "total_variation",
+    "AudioSettings", "ImageResult", "ImageSettings", "Job", "JobResult", "MODALITIES", "Modality",
+    "NStyleError", "NStyleTypeError", "Result", "RunResult", "SeriesSettings", "Settings", "SignalResult",
+    "StepInfo", "StyleObjective", "StylizeResult", "VGG", "VolumeResult", "VolumeSettings", "__version__",
+    "batch", "build_net", "content_cost", "explain", "gram_matrix", "initial_signal", "layer_style_cost",
+    "optimize", "read_plan", "run", "style_cost", "stylize", "stylize_audio", "stylize_series",
+    "stylize_volume", "total_cost", "total_variation",
 ]
 
 
@@ -69,6 +70,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and IDEs
     from .core.objective import StyleObjective
     from .errors import NStyleError, NStyleTypeError
     from .explainer import explain
+    from .jobs import Job, JobResult, batch, read_plan
     from .kinds import MODALITIES, ImageResult, Modality, Result, VolumeResult
     from .nets import VGG, build_net
     from .options import AudioSettings, ImageSettings, SeriesSettings, Settings, VolumeSettings

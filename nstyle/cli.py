@@ -18,9 +18,9 @@ from typing import Any, NoReturn
 import torch
 
 from . import __version__
-from .batch.ledger import ledger_path
 from .core.engine import StepInfo
 from .errors import NStyleError
+from .jobs.ledger import ledger_path
 from .kinds import MODALITIES
 from .options import OUTPUTS, SETTINGS, ImageOutputs, Settings, option_of
 from .outputs.atomic import check_writable
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_batch_parser(sub) -> None:
     p = sub.add_parser(
         "batch", help="many runs from one plan (TOML or CSV), on this machine or a Dask cluster",
-        description="Run every job of PLAN that is not done yet (see nstyle.batch.plan for the format); "
+        description="Run every job of PLAN that is not done yet (see nstyle.jobs.plan for the format); "
                     "results are recorded in PLAN.ledger.jsonl. Exit status 0: every job done; 1: some failed.",
         formatter_class=HelpFormatter,
     )
@@ -147,7 +147,7 @@ def run_batch(args: argparse.Namespace) -> int:
     """``nstyle batch PLAN``: one bar for the batch, one line per failed job, a summary."""
     from tqdm import tqdm
 
-    from .batch import batch
+    from .jobs import batch
 
     for what, n in (("workers", args.workers), ("threads", args.threads)):
         if n is not None:

@@ -20,8 +20,8 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from nstyle.batch import batch
-from nstyle.batch.ledger import ledger_path, records
+from nstyle.jobs import batch
+from nstyle.jobs.ledger import ledger_path, records
 from nstyle.samples import sample_path
 from tests.cli.test_cli import run
 

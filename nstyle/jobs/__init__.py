@@ -1,4 +1,4 @@
-"""``nstyle batch``: many runs from one plan, on this machine or on a Dask cluster.
+"""Batch jobs (``nstyle batch``, ``nstyle.batch``): many runs from one plan, here or on a Dask cluster.
 
 ``plan`` reads the plan (TOML or CSV) into jobs, ``ledger`` records what finished,
 ``task`` is what a worker runs, ``runner`` submits the jobs and writes the results.

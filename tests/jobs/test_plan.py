@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from nstyle.batch import read_plan
-from nstyle.batch.ledger import JobResult, append, file_digest, read_ledger, settings_hash
 from nstyle.errors import NStyleError
+from nstyle.jobs import read_plan
+from nstyle.jobs.ledger import JobResult, append, file_digest, read_ledger, settings_hash
 from nstyle.samples import sample_path
 
 
@@ -94,3 +94,15 @@ def test_the_ledger_keeps_the_last_record_and_skips_damaged_lines(tmp_path):
     last = read_ledger(ledger)
     assert list(last) == ["a.png"] and last["a.png"].status == "done" and last["a.png"].j == 1.5
     assert json.loads(ledger.read_text().splitlines()[0])["error"] == "boom"
+
+
+def test_default_workers_never_oversubscribe_cores_or_memory():
+    from nstyle.jobs import default_workers
+
+    gib = 2**30
+    assert default_workers(2, 24 * gib) == (2, 1)
+    assert default_workers(16, 8 * gib) == (2, 8)  # memory for two workers only
+    assert default_workers(1, 1 * gib) == (1, 1)
+    for cores in (1, 2, 3, 8, 64):
+        workers, threads = default_workers(cores, 1000 * gib)
+        assert workers * threads <= cores

@@ -171,7 +171,7 @@ def _expand(plan: Path, entry: dict[str, Any]) -> list[Job]:
         raise NStyleError(f"{plan}: grid must be a table of lists, e.g. grid = {{ style_weight = [1e4, 1e5] }}")
     kind = str(entry.get("kind", "image"))
     base = {k: v for k, v in entry.items() if k not in JOB_KEYS}
-    jobs = []
+    jobs: list[Job] = []
     points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     for content, style, point in itertools.product(contents, styles, points):
         fields = {"content": content.stem, "style": style.stem, "kind": kind, "index": len(jobs) + 1,
