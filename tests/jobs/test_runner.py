@@ -140,3 +140,22 @@ def test_the_command_line_exit_status_and_summary(tmp_path, capsys):
     plan.write_text("steps = -1\n" + plan.read_text())
     rc, _, err = run(["batch", plan, "--quiet"], capsys)
     assert rc == 2 and err.strip().startswith("nstyle: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_ctrl_c_keeps_what_finished_and_the_next_run_resumes(tmp_path, cluster):
+    c, _ = cluster
+    (tmp_path / "c.png").write_bytes(sample_path("coffee.png").read_bytes())
+    plan = tmp_path / "plan.toml"
+    plan.write_text('size = 24\nsteps = 1\nscales = "none"\n[[product]]\ncontent = "c.png"\nstyle = "c.png"\n'
+                    'output = "o_{style_weight}.png"\ngrid = { style_weight = [1, 2, 3, 4] }\n')
+
+    def ctrl_c(result, counts):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        batch(plan, scheduler=c.scheduler_address, on_result=ctrl_c)
+    first = [r for r in records(ledger_path(plan)) if r.status == "done"]
+    assert len(first) == 1  # recorded before the interruption
+    resumed = batch(plan, scheduler=c.scheduler_address)
+    assert sorted(r.status for r in resumed) == ["done", "done", "done", "skipped"]
+    assert all((tmp_path / f"o_{w}.png").is_file() for w in (1, 2, 3, 4))
