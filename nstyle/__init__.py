@@ -32,15 +32,16 @@ _EXPORTS = {
     "AudioSettings": "options", "ImageSettings": "options", "SeriesSettings": "options", "Settings": "options",
     "VolumeSettings": "options",
     "run": "pipeline",
+    "stylize_video": "video", "VideoResult": "video", "VideoSettings": "options",
 }
 
 __all__ = [
     "AudioSettings", "ImageResult", "ImageSettings", "Job", "JobResult", "MODALITIES", "Modality",
     "NStyleError", "NStyleTypeError", "Result", "RunResult", "SeriesSettings", "Settings", "SignalResult",
-    "StepInfo", "StyleObjective", "StylizeResult", "VGG", "VolumeResult", "VolumeSettings", "__version__",
-    "batch", "build_net", "content_cost", "explain", "gram_matrix", "initial_signal", "layer_style_cost",
-    "optimize", "read_plan", "run", "style_cost", "stylize", "stylize_audio", "stylize_series",
-    "stylize_volume", "total_cost", "total_variation",
+    "StepInfo", "StyleObjective", "StylizeResult", "VGG", "VideoResult", "VideoSettings", "VolumeResult",
+    "VolumeSettings", "__version__", "batch", "build_net", "content_cost", "explain", "gram_matrix",
+    "initial_signal", "layer_style_cost", "optimize", "read_plan", "run", "style_cost", "stylize",
+    "stylize_audio", "stylize_series", "stylize_video", "stylize_volume", "total_cost", "total_variation",
 ]
 
 
@@ -73,5 +74,6 @@ if TYPE_CHECKING:  # what the names are, for type checkers and IDEs
     from .jobs import Job, JobResult, batch, read_plan
     from .kinds import MODALITIES, ImageResult, Modality, Result, VolumeResult
     from .nets import VGG, build_net
-    from .options import AudioSettings, ImageSettings, SeriesSettings, Settings, VolumeSettings
+    from .options import AudioSettings, ImageSettings, SeriesSettings, Settings, VideoSettings, VolumeSettings
     from .pipeline import run
+    from .video import VideoResult, stylize_video

@@ -22,7 +22,7 @@ from .core.engine import StepInfo
 from .errors import NStyleError
 from .jobs.ledger import ledger_path
 from .kinds import MODALITIES
-from .options import OUTPUTS, SETTINGS, ImageOutputs, Settings, option_of
+from .options import OUTPUTS, SETTINGS, ImageOutputs, Outputs, Settings, VideoSettings, option_of
 from .outputs.atomic import check_writable
 from .outputs.config import (
     add_config_option,
@@ -118,10 +118,52 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-o", "--output", required=True, help=o_help)
         add_fields(p, [*fields(SETTINGS[kind]), *fields(OUTPUTS[kind])])
     _add_explain_parser(sub)
+    _add_video_parser(sub)
     for command in sub.choices.values():
         add_config_option(command)  # --config RUN.toml: a previous run's options as defaults
     _add_batch_parser(sub)  # a plan is its own settings file: no --config
     return parser
+
+
+def _add_video_parser(sub) -> None:
+    p = sub.add_parser(
+        "video", help="style transfer for a clip, frame by frame without flicker (Ruder et al. 2016)",
+        description="Restyle the video CONTENT (MP4, AVI, MKV, WebM, MOV, GIF or a folder of frames) in the style "
+                    "of STYLE; each frame starts from the previous result carried along the optical flow and is "
+                    "tied to it by J_temporal. Ctrl-C writes the frames done; the same command resumes.",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("content", help="the clip whose motion and layout are kept")
+    p.add_argument("style", nargs="+", help="the style image(s)")
+    p.add_argument("-o", "--output", required=True, help="result: a video file (same frame rate and audio), "
+                   ".gif, or a folder/ of PNG frames")
+    add_fields(p, [*fields(VideoSettings), *fields(Outputs)])
+
+
+def run_video(args: argparse.Namespace) -> int:
+    """``nstyle video``: one bar over frames, the video written even when interrupted."""
+    from tqdm import tqdm
+
+    from .video import stylize_video
+
+    options = {f.name: getattr(args, f.name) for f in fields(VideoSettings)}
+    VideoSettings.from_options(options).validate()
+    outputs = [("output", Path(args.output)), ("settings file", config_path_for(args.output))]
+    check_outputs(outputs, input_paths(args.content, args.style, config=args.config), args)
+    bar = tqdm(total=args.max_frames, unit="frame", disable=args.quiet, dynamic_ncols=True)
+    try:
+        with all_or_nothing([config_path_for(args.output)]):
+            result = stylize_video(
+                args.content, args.style, args.output,
+                on_frame=lambda t, j: (bar.update(1), bar.set_postfix_str(f"J={j:.4g}")) and None, **options,
+            )
+            write_settings(args)
+    finally:
+        bar.close()
+    say(f"{'interrupted: ' if result.interrupted else ''}wrote {result.output} ({result.frames} frames)")
+    if result.interrupted:
+        say(f"the finished frames are kept in {result.work}: the same command resumes")
+    return interrupted_status() if result.interrupted else 0
 
 
 def _add_batch_parser(sub) -> None:
@@ -266,7 +308,7 @@ def run_explain(args: argparse.Namespace) -> int:
 def check_outputs(outputs: list[Named], inputs: list[Named], args: argparse.Namespace) -> None:
     """Before any work: every output's folder writable, the settings file's text
     writable, no output over an input or over another output."""
-    if args.output.endswith(("/", os.sep)) and args.command != "volume":  # only volumes write a folder
+    if args.output.endswith(("/", os.sep)) and args.command not in ("volume", "video"):  # they may write folders
         raise NStyleError(f"{args.output}: names a folder; give a file name (the output)")
     for what, path in outputs[1:]:  # the main output: checked by its kind (a folder may be one)
         try:
@@ -472,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with stop_signals(), quiet_warnings() as caught:
             args = parse_args_with_config(build_parser(), sys.argv[1:] if argv is None else argv)
-            commands = {"explain": run_explain, "batch": run_batch}
+            commands = {"explain": run_explain, "batch": run_batch, "video": run_video}
             status = commands.get(args.command, run_kind)(args)
         notice(caught)
         return status

@@ -405,6 +405,48 @@ class VolumeSettings(Settings):
         return self
 
 
+# J_temporal is a mean of squared differences of values in [0, 1] (about 1e-3 between two
+# independently stylised frames), while J of a finished 256 px frame is about 1e5 under the
+# image defaults: γ = 1e8 makes the temporal term comparable to J where frames disagree.
+# Calibrated on opencv-doc's tree.avi (benchmarks/bench_video.py): see the README.
+DEFAULT_TEMPORAL_WEIGHT = 1e8
+VIDEO_FLOWS = ("dis", "farneback")
+
+
+@dataclass
+class VideoSettings(ImageSettings):
+    """A clip, frame by frame: every image option, plus the temporal term (Ruder et al. 2016)."""
+
+    kind: ClassVar[str] = "video"
+
+    size: int | None = option(256, "long side of each frame in pixels", group="result", type=int)
+    temporal_weight: float = option(
+        DEFAULT_TEMPORAL_WEIGHT, "gamma, the weight of J_temporal (ties each frame to the previous one along "
+        "the optical flow; 0: frames stylised independently)", group="video", type=float,
+    )
+    flow: str = option("dis", "optical flow: OpenCV's DIS, or Farneback", group="video", choices=VIDEO_FLOWS)
+    long_term: bool = option(
+        False, "also tie each frame to frames t-2 and t-4 (Ruder's long-term consistency)", group="video", flag=True,
+    )
+    later_steps: int | None = option(
+        None, "steps for each frame after the first, which starts from the previous one (default: half of --steps)",
+        group="video", type=int,
+    )
+    max_frames: int | None = option(None, "use only the first N frames", group="video", type=int)
+    fps: float | None = option(None, "frame rate of a folder of frames (default 25)", group="video", type=float)
+
+    def validate(self) -> VideoSettings:
+        super().validate()
+        v.check_weight("temporal weight", self.temporal_weight)
+        v.check_choice("flow", self.flow, VIDEO_FLOWS)
+        for what, n in (("later steps", self.later_steps), ("max frames", self.max_frames)):
+            if n is not None:
+                v.check_count(what, n, 1 if what == "max frames" else 0)
+        if self.fps is not None:
+            v.check_range("fps", self.fps, 0, 1000, low_open=True)
+        return self
+
+
 SETTINGS: dict[str, type[Settings]] = {
     s.kind: s for s in (ImageSettings, AudioSettings, SeriesSettings, VolumeSettings)
 }

@@ -20,7 +20,7 @@ import torch
 
 from .core.engine import Callback, RunResult, StepInfo, lbfgs_history, optimize
 from .core.multiscale import parse_scales, resize, scaled_shape, upscale
-from .core.objective import StyleObjective
+from .core.objective import PlusCost, StyleObjective
 from .core.precision import check_precision
 from .core.tiling import TiledObjective, auto_tile
 from .errors import NStyleError, NStyleTypeError
@@ -43,11 +43,13 @@ def run(
     settings: Settings,
     callback: Callback | None = None,
     on_plan: Callable[[Plan], None] | None = None,
+    extra_cost: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Result:
     """Re-render ``content`` in the style of ``style`` (one or several) with ``settings``.
 
     ``callback(info, g)`` is called after every step; ``on_plan(plan)`` once the scale
-    plan is known (before the first step), e.g. to size a progress bar.
+    plan is known (before the first step), e.g. to size a progress bar; ``extra_cost(G)``
+    is one more term of J at the output's scale (e.g. ``nstyle.video``'s temporal cost).
     """
     settings.validate()
     device = resolve_device(settings.device)
@@ -66,7 +68,7 @@ def run(
     check_scales_fit(plan, signals, network)
     if on_plan is not None:
         on_plan(plan)
-    runs, alpha = optimise_scales(modality, signals, network, plan, settings, callback)
+    runs, alpha = optimise_scales(modality, signals, network, plan, settings, callback, extra_cost)
     last = runs[-1]
     final = finish(modality, last.g, signals, settings)
     options = {
@@ -138,15 +140,18 @@ def _style_side(x: torch.Tensor, side: int, long: int) -> int:
 
 def optimise_scales(
     modality: Modality, signals: Signals, network: Network, plan: Plan, settings: Settings,
-    callback: Callback | None,
+    callback: Callback | None, extra_cost: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[list[RunResult], float]:
-    """Optimise G at each scale of ``plan`` in turn; the runs, and α at the last scale."""
+    """Optimise G at each scale of ``plan`` in turn; the runs, and α at the last scale.
+    ``extra_cost(G)`` is added to J at the output's scale (video's temporal term)."""
     long = max(signals.content.shape[2:])
     runs: list[RunResult] = []
     offset, alpha = 0, 0.0
     for index, (side, steps) in enumerate(plan):
         at = _at_scale(modality, signals, side, long)
         objective, alpha = build_objective(modality, network, at, settings)
+        if extra_cost is not None and index == len(plan) - 1:
+            objective = PlusCost(objective, extra_cost)
         g0 = start_at_scale(modality, at, settings, runs[-1].g if runs else None)
         state = _carry_state(runs[-1].opt_state if runs else None, at.content.shape[2:])
         result = optimize(

@@ -136,3 +136,15 @@ class StyleObjective:
         tv = total_variation(g) if self.tv_weight else torch.zeros((), device=g.device)
         total = total_cost(j_c, j_s, self.alpha, self.beta) + self.tv_weight * tv
         return Terms(total, j_c, j_s, tv)
+
+
+class PlusCost:
+    """J(G) + extra(G): an objective with one more term (video's temporal cost), reported
+    in J's total only (its parts stay the content, style and TV terms)."""
+
+    def __init__(self, objective: Callable[[torch.Tensor], Terms], extra: Callable[[torch.Tensor], torch.Tensor]):
+        self.objective, self.extra = objective, extra
+
+    def __call__(self, g: torch.Tensor) -> Terms:
+        terms = self.objective(g)
+        return Terms(terms.total + self.extra(g), terms.content, terms.style, terms.tv)

@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 from ..errors import NStyleError
 from ..options import SETTINGS
 from ..outputs.atomic import check_writable, write_atomic, write_folder_atomic
-from ..outputs.guard import check_run_paths
+from ..outputs.guard import check_replaceable_folder, check_run_paths
 from ..resources import physical_memory
 from ..runtime import one_line
 from ..validators import NAMED_INITS, check_input_file
@@ -112,9 +112,7 @@ def _write(job: Job, data: bytes | dict[str, bytes]) -> None:
     path = job.output_path
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, dict):
-        from ..modalities.volume.io import check_replaceable_folder
-
-        check_replaceable_folder(path)
+        check_replaceable_folder(path, tuple({Path(name).suffix.lower() for name in data} - {""}))
         write_folder_atomic(path, data)
     else:
         check_writable(path)

@@ -69,6 +69,24 @@ def input_paths(content: object, styles: Sequence[object], **others: object) -> 
     return named
 
 
+def check_replaceable_folder(path: Path, extensions: Sequence[str]) -> None:
+    """A folder output (DICOM slices, video frames) may be written where nothing is, into an
+    empty folder, or over a folder nstyle wrote before (it holds ``OUTPUT_MARKER`` and files
+    of ``extensions`` only): replacing any other folder would delete files nstyle did not write."""
+    if path.exists() and not path.is_dir():
+        raise NStyleError(f"{path}: exists and is not a folder")
+    if not path.is_dir():
+        return
+    names = [p.name for p in path.iterdir()]
+    if not names:
+        return
+    if OUTPUT_MARKER not in names:
+        raise NStyleError(f"{path}: folder is not empty and was not written by nstyle; give a new or empty folder")
+    others = [n for n in names if n != OUTPUT_MARKER and Path(n).suffix.lower() not in extensions]
+    if others:
+        raise NStyleError(f"{path}: folder holds other files than nstyle's output ({others[0]}); give a new folder")
+
+
 @contextmanager
 def all_or_nothing(paths: Sequence[Path]) -> Iterator[None]:
     """Within the block, outputs are written; if it fails (an error, Ctrl-C), the ones of

@@ -37,7 +37,7 @@ import torch
 
 from ...errors import NStyleError
 from ...outputs.atomic import write_atomic, write_folder_atomic
-from ...outputs.guard import OUTPUT_MARKER
+from ...outputs.guard import OUTPUT_MARKER, check_replaceable_folder
 from ...resources import check_elements
 from ...validators import check_input_file
 from ..dicom import pydicom_for, read_dataset
@@ -450,24 +450,6 @@ def _to_dtype(v: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return v.astype(dtype)
 
 
-def check_replaceable_folder(path: Path) -> None:
-    """A DICOM slice folder may be written where nothing is, into an empty folder, or over
-    a folder nstyle wrote before (it holds ``OUTPUT_MARKER`` and DICOM slices only):
-    replacing any other folder would delete files nstyle did not write."""
-    if path.exists() and not path.is_dir():
-        raise NStyleError(f"{path}: exists and is not a folder")
-    if not path.is_dir():
-        return
-    names = [p.name for p in path.iterdir()]
-    if not names:
-        return
-    if OUTPUT_MARKER not in names:
-        raise NStyleError(f"{path}: folder is not empty and was not written by nstyle; give a new or empty folder")
-    others = [n for n in names if n != OUTPUT_MARKER and Path(n).suffix.lower() not in DICOM_EXTS]
-    if others:
-        raise NStyleError(f"{path}: folder holds other files than nstyle's slices ({others[0]}); give a new folder")
-
-
 def check_output(path: str | Path, like: VolumeSignal | None = None) -> str:
     """The format ``save_volume`` writes to ``path``: "nifti", "npy", "dicom" (one
     multi-frame file) or "folder" (DICOM slices); an NStyleError for an unknown extension
@@ -503,7 +485,7 @@ def check_output(path: str | Path, like: VolumeSignal | None = None) -> str:
                 "give a .nii, .nii.gz or .npy file name"
             )
     if kind == "folder":
-        check_replaceable_folder(path)
+        check_replaceable_folder(path, DICOM_EXTS)
     return kind
 
 
@@ -641,7 +623,7 @@ def _save_dicom_series(v: np.ndarray, path: Path, like: VolumeSignal) -> Path:
     meta = like.meta  # check_output made sure it is a DICOM series
     _check_same_shape(path, v, like)
     pydicom = pydicom_for(path)
-    check_replaceable_folder(path)
+    check_replaceable_folder(path, DICOM_EXTS)
     if not path.parent.is_dir():
         raise NStyleError(f"{path}: output folder {path.parent} does not exist")
     if not os.access(path.parent, os.W_OK | os.X_OK):
