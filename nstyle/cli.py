@@ -137,7 +137,8 @@ def _add_video_parser(sub) -> None:
     p.add_argument("style", nargs="+", help="the style image(s)")
     p.add_argument("-o", "--output", required=True, help="result: a video file (same frame rate and audio), "
                    ".gif, or a folder/ of PNG frames")
-    add_fields(p, [*fields(VideoSettings), *fields(Outputs)])
+    film = [f for f in fields(ImageOutputs) if f.name in ("film", "film_frames")]  # of the first frame's run
+    add_fields(p, [*fields(VideoSettings), *film, *fields(Outputs)])
 
 
 def run_video(args: argparse.Namespace) -> int:
@@ -149,14 +150,29 @@ def run_video(args: argparse.Namespace) -> int:
     options = {f.name: getattr(args, f.name) for f in fields(VideoSettings)}
     VideoSettings.from_options(options).validate()
     outputs = [("output", Path(args.output)), ("settings file", config_path_for(args.output))]
+    outputs += [("film", Path(args.film))] if args.film else []
     check_outputs(outputs, input_paths(args.content, args.style, config=args.config), args)
+    recorder, first_steps = None, []
+    if args.film:
+        from .outputs.film import FilmRecorder, check_film_path
+
+        check_film_path(args.film)
+        recorder = FilmRecorder(args.film, max_frames=args.film_frames)
+
+    def step(t: int, info: StepInfo, g: torch.Tensor) -> None:
+        if recorder is not None and t == 0:  # the film shows how the first frame forms
+            recorder(info, g)
+            first_steps.append(info)
+
     bar = tqdm(total=args.max_frames, unit="frame", disable=args.quiet, dynamic_ncols=True)
     try:
-        with all_or_nothing([config_path_for(args.output)]):
+        with all_or_nothing([config_path_for(args.output), *([Path(args.film)] if args.film else [])]):
             result = stylize_video(
-                args.content, args.style, args.output,
+                args.content, args.style, args.output, callback=step,
                 on_frame=lambda t, j: (bar.update(1), bar.set_postfix_str(f"J={j:.4g}")) and None, **options,
             )
+            if recorder is not None and first_steps:
+                say(f"wrote {recorder.write(first_steps)}")
             write_settings(args)
     finally:
         bar.close()

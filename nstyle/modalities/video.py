@@ -10,10 +10,12 @@ Farnebäck, computed on the *input* frames' grey levels.
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +34,14 @@ FLOWS = ("dis", "farneback")
 CODECS = {".mp4": "libx264", ".m4v": "libx264", ".mkv": "libx264", ".mov": "libx264", ".webm": "libvpx-vp9",
           ".avi": "mpeg4"}
 DEFAULT_FPS = 25.0
+
+
+def _needs(module: str) -> Any:
+    """OpenCV (flow) and imageio-ffmpeg (video files) come with ``nstyle[video]``."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise NStyleError(f"nstyle video needs {module}: pip install 'nstyle[video]'") from None
 
 
 @dataclass
@@ -122,7 +132,7 @@ def _gif(path: Path, size: int | None) -> tuple[VideoInfo, Iterator[torch.Tensor
 
 
 def _ffmpeg(path: Path, size: int | None) -> tuple[VideoInfo, Iterator[torch.Tensor]]:
-    import imageio_ffmpeg
+    imageio_ffmpeg = _needs("imageio_ffmpeg")
 
     try:
         reader = imageio_ffmpeg.read_frames(str(path))
@@ -186,7 +196,7 @@ def write_video(frames: Sequence[Path], path: str | Path, fps: float, audio_from
 
 
 def _encode(frames: Sequence[Path], tmp: Path, fps: float, codec: str, audio_from: str | None) -> None:
-    import imageio_ffmpeg
+    imageio_ffmpeg = _needs("imageio_ffmpeg")
 
     first = Image.open(frames[0])
     w, h = first.size
@@ -225,7 +235,7 @@ def grey(frame: torch.Tensor) -> np.ndarray:
 
 def optical_flow(a: np.ndarray, b: np.ndarray, method: str = "dis") -> torch.Tensor:
     """Flow from grey frame ``a`` to ``b`` as (1, 2, H, W) pixels: a(x) ≈ b(x + w(x))."""
-    import cv2
+    cv2 = _needs("cv2")
 
     if method == "dis":
         flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(a, b, None)

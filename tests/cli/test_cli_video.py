@@ -143,3 +143,31 @@ def test_the_command_writes_a_video_with_the_inputs_audio(tmp_path, capsys):
     assert sum(1 for _ in reader) == 3
     assert (tmp_path / "mega.toml").is_file() and not [p for p in os.listdir(tmp_path) if p.startswith(".")]
     assert np.asarray(Image.open(sample_path("ihc.png"))).shape[2] == 3  # the style untouched
+
+
+@pytest.mark.parametrize("option, needle", [
+    (["--temporal-weight", "-1"], "temporal weight"), (["--max-frames", "0"], "max frames"),
+    (["--flow", "magic"], "invalid choice"), (["--fps", "0"], "fps"),
+])
+def test_bad_video_options_are_one_line(option, needle, tmp_path, capsys, no_optimisation):
+    clip = _frames_folder(tmp_path / "clip", [(40, 30)] * 2)
+    before = snapshot_folder(tmp_path)
+    rc, _, err = run(["video", clip, STYLE, "-o", tmp_path / "o.gif", *option, "--quiet"], capsys)
+    assert rc == 2
+    assert err.strip().splitlines()[-1].startswith("nstyle: error:") and needle in err
+    assert snapshot_folder(tmp_path) == before
+
+
+@pytest.mark.slow
+def test_long_term_farneback_from_a_folder_with_a_film_of_the_first_frame(tmp_path, capsys):
+    """Frames as files (the astronaut, panned by 2 px per frame), tied to t-1, t-2 and t-4."""
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    photo = Image.open(sample_path("astronaut.png")).resize((64, 64))
+    for k in range(5):
+        photo.crop((2 * k, 0, 2 * k + 48, 48)).save(clip / f"f{k}.png")
+    rc, _, err = run(["video", clip, STYLE, "-o", f"{tmp_path / 'out'}/", "--size", "48", "--steps", "4",
+                      "--long-term", "--flow", "farneback", "--film", tmp_path / "first.gif", "--quiet"], capsys)
+    assert rc == 0, err
+    assert len([p for p in (tmp_path / "out").iterdir() if p.suffix == ".png"]) == 5
+    assert Image.open(tmp_path / "first.gif").n_frames >= 2
