@@ -90,46 +90,56 @@ def stylize_video(
     work = work_folder(out)
     key = _run_hash(Path(content), styles, settings)
     done = _resume(work, key)
-    modality = MODALITIES["image"]
     later_steps = settings.steps // 2 if settings.later_steps is None else settings.later_steps
     history: list[tuple[torch.Tensor, Any]] = []  # (G, grey input) of the last frames, newest last
     written: list[Path] = []
     js: list[float] = []
     interrupted = False
-    for t, frame in enumerate(frames):
-        if settings.max_frames is not None and t >= settings.max_frames:
-            break
-        path = work / f"frame_{t + 1:05d}.png"
-        grey_t = grey(frame)
-        if t < done:  # finished by an earlier run of the same command
-            g = load_image(path).tensor
-        else:
-            step_cb = None if callback is None else (lambda info, g, t=t: callback(t, info, g))
-            if t == 0:
-                result = run(modality, frame[0], [str(s) for s in styles], _frame_settings(settings), step_cb)
+    try:
+        for t, frame in enumerate(frames):
+            if settings.max_frames is not None and t >= settings.max_frames:
+                break
+            path = work / f"frame_{t + 1:05d}.png"
+            grey_t = grey(frame)
+            if t < done:  # finished by an earlier run of the same command
+                g = load_image(path).tensor
             else:
-                targets = _targets(history, grey_t, settings)
-                frame_settings = _frame_settings(settings, init=targets[0][0][0], steps=later_steps, scales="none")
-                result = run(modality, frame[0], [str(s) for s in styles], frame_settings, step_cb,
-                             extra_cost=_temporal(settings.temporal_weight, targets))
-            g = result.tensor
-            save_image(g, path)
-            best = result.best
-            js.append(best.total if best else float("nan"))
-            if on_frame is not None:
-                on_frame(t, js[-1])
-            if result.interrupted:
-                interrupted = True
-        written.append(path)
-        history = [*history, (g, grey_t)][-max(LONG_TERM):]
-        if interrupted:
-            break
+                step_cb = None if callback is None else (lambda info, g, t=t: callback(t, info, g))
+                g, j, interrupted = _frame(t, frame, history, grey_t, styles, settings, later_steps, step_cb)
+                save_image(g, path)
+                js.append(j)
+                if on_frame is not None:
+                    on_frame(t, j)
+            written.append(path)
+            history = [*history, (g, grey_t)][-max(LONG_TERM):]
+            if interrupted:
+                break
+    except KeyboardInterrupt:  # between two frames' optimisations (flow, saving): the frames done stay
+        interrupted = True
     if not written:
         raise NStyleError(f"{content}: no frame was finished")
     write_video(written, out, info.fps, audio_from=info.source if info.has_audio and not interrupted else None)
-    if not interrupted and (settings.max_frames is None or len(written) >= settings.max_frames):
+    if not interrupted:
         shutil.rmtree(work, ignore_errors=True)
     return VideoResult(out, len(written), js, interrupted, work)
+
+
+def _frame(
+    t: int, frame: torch.Tensor, history: Sequence[tuple[torch.Tensor, Any]], grey_t: Any, styles: Sequence[Path],
+    settings: VideoSettings, later_steps: int, callback: Any,
+) -> tuple[torch.Tensor, float, bool]:
+    """One frame's run: (G, its best J, whether Ctrl-C stopped it). Frame 1 as an image;
+    later frames from the warped previous result, with the temporal term."""
+    modality, style_paths = MODALITIES["image"], [str(s) for s in styles]
+    if t == 0:
+        result = run(modality, frame[0], style_paths, _frame_settings(settings), callback)
+    else:
+        targets = _targets(history, grey_t, settings)
+        frame_settings = _frame_settings(settings, init=targets[0][0][0], steps=later_steps, scales="none")
+        result = run(modality, frame[0], style_paths, frame_settings, callback,
+                     extra_cost=_temporal(settings.temporal_weight, targets))
+    best = result.best
+    return result.tensor, best.total if best else float("nan"), result.interrupted
 
 
 def _temporal(gamma: float, targets: list[tuple[torch.Tensor, torch.Tensor]]) -> Callable[[torch.Tensor], torch.Tensor]:
