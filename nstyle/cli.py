@@ -160,22 +160,30 @@ def run_video(args: argparse.Namespace) -> int:
         recorder = FilmRecorder(args.film, max_frames=args.film_frames)
 
     def step(t: int, info: StepInfo, g: torch.Tensor) -> None:
+        bar()
         if recorder is not None and t == 0:  # the film shows how the first frame forms
             recorder(info, g)
             first_steps.append(info)
 
-    bar = tqdm(total=args.max_frames, unit="frame", disable=args.quiet, dynamic_ncols=True)
+    bars: list[Any] = []  # made at the first step, so that a refusal prints only its line
+
+    def bar() -> Any:
+        if not bars:
+            bars.append(tqdm(total=args.max_frames, unit="frame", disable=args.quiet, dynamic_ncols=True))
+        return bars[0]
+
     try:
         with all_or_nothing([config_path_for(args.output), *([Path(args.film)] if args.film else [])]):
             result = stylize_video(
                 args.content, args.style, args.output, callback=step,
-                on_frame=lambda t, j: (bar.update(1), bar.set_postfix_str(f"J={j:.4g}")) and None, **options,
+                on_frame=lambda t, j: (bar().update(1), bar().set_postfix_str(f"J={j:.4g}")) and None, **options,
             )
             if recorder is not None and first_steps:
                 say(f"wrote {recorder.write(first_steps)}")
             write_settings(args)
     finally:
-        bar.close()
+        for b in bars:
+            b.close()
     say(f"{'interrupted: ' if result.interrupted else ''}wrote {result.output} ({result.frames} frames)")
     if result.interrupted:
         say(f"the finished frames are kept in {result.work}: the same command resumes")

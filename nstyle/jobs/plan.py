@@ -78,8 +78,11 @@ def read_plan(path: str | Path) -> list[Job]:
         raise NStyleError(f"{path}: a plan is a .toml or .csv file")
     if not jobs:
         raise NStyleError(f"{path}: the plan has no jobs ([[job]] or [[product]] tables, or CSV rows)")
+    inputs = {str(p.resolve()) for job in jobs for p in (job.content, *job.styles)}
     seen: dict[str, int] = {}
     for i, job in enumerate(jobs):
+        if str(job.output_path.resolve()) in inputs:
+            raise NStyleError(f"{path}: job {i + 1} would write {job.name}, which is an input of the plan")
         key = str(job.output_path.resolve())
         if key in seen:
             raise NStyleError(f"{path}: jobs {seen[key] + 1} and {i + 1} both write {job.name}")

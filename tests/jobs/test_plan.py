@@ -106,3 +106,11 @@ def test_default_workers_never_oversubscribe_cores_or_memory():
     for cores in (1, 2, 3, 8, 64):
         workers, threads = default_workers(cores, 1000 * gib)
         assert workers * threads <= cores
+
+
+def test_a_job_may_not_write_another_jobs_input(folder):
+    (folder / "plan.toml").write_text(
+        '[[job]]\ncontent = "ihc.png"\nstyle = "photos/coffee.png"\noutput = "photos/astronaut.png"\n'
+        '[[job]]\ncontent = "photos/astronaut.png"\nstyle = "ihc.png"\noutput = "out.png"\n')
+    with pytest.raises(NStyleError, match="job 1 would write photos/astronaut.png, which is an input"):
+        read_plan(folder / "plan.toml")
