@@ -22,7 +22,7 @@ from .core.engine import StepInfo
 from .errors import NStyleError
 from .jobs.ledger import ledger_path
 from .kinds import MODALITIES
-from .options import OUTPUTS, SETTINGS, ImageOutputs, Outputs, Settings, VideoSettings, option_of
+from .options import OUTPUTS, SETTINGS, ImageOutputs, Settings, VideoSettings, command_fields, option_of
 from .outputs.atomic import check_writable
 from .outputs.config import (
     add_config_option,
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("content", help=c_help)
         p.add_argument("style", nargs="+", help=s_help)
         p.add_argument("-o", "--output", required=True, help=o_help)
-        add_fields(p, [*fields(SETTINGS[kind]), *fields(OUTPUTS[kind])])
+        add_fields(p, command_fields(kind))
     _add_explain_parser(sub)
     _add_video_parser(sub)
     for command in sub.choices.values():
@@ -137,8 +137,7 @@ def _add_video_parser(sub) -> None:
     p.add_argument("style", nargs="+", help="the style image(s)")
     p.add_argument("-o", "--output", required=True, help="result: a video file (same frame rate and audio), "
                    ".gif, or a folder/ of PNG frames")
-    film = [f for f in fields(ImageOutputs) if f.name in ("film", "film_frames")]  # of the first frame's run
-    add_fields(p, [*fields(VideoSettings), *film, *fields(Outputs)])
+    add_fields(p, command_fields("video"))
 
 
 def run_video(args: argparse.Namespace) -> int:

@@ -509,11 +509,24 @@ def _shown(value: Any) -> str:
     return text.replace("|", "\\|")
 
 
+def command_fields(kind: str) -> list[dataclasses.Field]:
+    """Every option of ``nstyle KIND``: the kind's settings, then what the command writes
+    (video: the image settings and its own, the first frame's film, the common outputs)."""
+    if kind == "video":
+        film = [f for f in fields(ImageOutputs) if f.name in ("film", "film_frames")]
+        return [*fields(VideoSettings), *film, *fields(Outputs)]
+    return [*fields(SETTINGS[kind]), *fields(OUTPUTS[kind])]
+
+
+#: The commands whose options the README tabulates.
+TABLED = (*SETTINGS, "video")
+
+
 def options_table(kind: str) -> str:
     """A Markdown table of every option of ``nstyle KIND``: name, default, meaning (the
     README's tables are these, written by ``docs/make_tables.py``)."""
     rows = ["| option | default | meaning |", "|---|---|---|"]
-    for f in [*fields(SETTINGS[kind]), *fields(OUTPUTS[kind])]:
+    for f in command_fields(kind):
         name = "--" + f.name.replace("_", "-")
         rows.append(f"| `{name}` | {_shown(f.default)} | {_shown(option_of(f).help)} |")
     return "\n".join(rows) + "\n"
