@@ -176,3 +176,28 @@ def test_no_file_a_run_writes_changes_a_file_it_was_not_told_to(names, tmp_path_
     assert not [n for n in set(after) - set(before) if Path(n).name.startswith(".")]
     if rc == 2:
         assert set(after) == set(before), err
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(
+    st.text(max_size=300),
+    st.builds(lambda k, v: f"{k} = {v}\n[[job]]\ncontent = \"a.png\"\nstyle = \"a.png\"\noutput = \"o.png\"\n",
+              st.sampled_from(["steps", "size", "kind", "grid", "job", "style_weight", "nonsense"]),
+              st.sampled_from(["1", "-1", "\"x\"", "[]", "{}", "nan", "1e400", "[[1]]", "\"image\"", "true"])),
+    st.builds(lambda c, o, g: f"[[product]]\ncontent = {c}\nstyle = \"a.png\"\noutput = {o}\n{g}",
+              st.sampled_from(["\"*.png\"", "\"none/*\"", "1", "[]", "\"a.png\""]),
+              st.sampled_from(["\"{content}.png\"", "\"{x}.png\"", "\"{}\"", "\"o.png\"", "3"]),
+              st.sampled_from(["", "grid = { steps = [1, 2] }\n", "grid = 3\n", "grid = { steps = [] }\n"])),
+))
+def test_generated_batch_plans_are_read_or_refused_with_one_sentence(text, tmp_path_factory):
+    from nstyle.jobs import read_plan
+
+    folder = tmp_path_factory.mktemp("plan")
+    (folder / "a.png").write_bytes(_png())
+    (folder / "plan.toml").write_text(text, encoding="utf-8")
+    try:
+        jobs = read_plan(folder / "plan.toml")
+    except NStyleError as e:
+        assert "\n" not in str(e).strip() and str(e)
+    else:
+        assert jobs and all(j.kind in SETTINGS for j in jobs)

@@ -181,7 +181,7 @@ def _in_thread(argv: list, capsys, seconds: float = 60) -> tuple[int, str]:
     return rc, err
 
 
-@pytest.mark.parametrize("where", ["content", "style", "mask", "config", "weights", "explain"])
+@pytest.mark.parametrize("where", ["content", "style", "mask", "config", "weights", "explain", "video", "batch"])
 def test_a_named_pipe_is_refused_not_waited_on(where, pair, tmp_path, capsys, no_optimisation):
     c, s = pair
     fifo = tmp_path / "pipe.png"
@@ -191,6 +191,7 @@ def test_a_named_pipe_is_refused_not_waited_on(where, pair, tmp_path, capsys, no
         "content": ["image", fifo, s, "-o", o], "style": ["image", c, fifo, "-o", o],
         "mask": ["image", c, s, "-o", o, "--mask", fifo], "config": ["image", c, s, "-o", o, "--config", fifo],
         "weights": ["image", c, s, "-o", o, "--weights", fifo], "explain": ["explain", fifo, "-o", o],
+        "video": ["video", fifo, s, "-o", tmp_path / "o.gif"], "batch": ["batch", fifo],
     }[where]
     rc, err = _in_thread([*argv, "--quiet"], capsys)
     assert rc == 2
