@@ -159,3 +159,13 @@ def test_ctrl_c_keeps_what_finished_and_the_next_run_resumes(tmp_path, cluster):
     resumed = batch(plan, scheduler=c.scheduler_address)
     assert sorted(r.status for r in resumed) == ["done", "done", "done", "skipped"]
     assert all((tmp_path / f"o_{w}.png").is_file() for w in (1, 2, 3, 4))
+
+
+def test_shared_paths_instead_of_bytes(tmp_path, cluster):
+    """--shared: the workers read the inputs from their paths (here, this machine's)."""
+    c, _ = cluster
+    (tmp_path / "c.png").write_bytes(sample_path("chelsea.png").read_bytes())
+    plan = tmp_path / "plan.csv"
+    plan.write_text("kind,content,style,output,size,steps,scales\nimage,c.png,c.png,o.png,24,1,none\n")
+    (result,) = batch(plan, scheduler=c.scheduler_address, shared=True)
+    assert result.status == "done" and Image.open(tmp_path / "o.png").size[0] == 24
