@@ -142,7 +142,6 @@ def _add_video_parser(sub) -> None:
 
 def run_video(args: argparse.Namespace) -> int:
     """``nstyle video``: one bar over frames, the video written even when interrupted."""
-    from tqdm import tqdm
 
     from .video import stylize_video
 
@@ -158,31 +157,26 @@ def run_video(args: argparse.Namespace) -> int:
         check_film_path(args.film)
         recorder = FilmRecorder(args.film, max_frames=args.film_frames)
 
+    bar = LazyBar(args.quiet, total=args.max_frames, unit="frame")
+
     def step(t: int, info: StepInfo, g: torch.Tensor) -> None:
-        bar()
+        bar.get()
         if recorder is not None and t == 0:  # the film shows how the first frame forms
             recorder(info, g)
             first_steps.append(info)
-
-    bars: list[Any] = []  # made at the first step, so that a refusal prints only its line
-
-    def bar() -> Any:
-        if not bars:
-            bars.append(tqdm(total=args.max_frames, unit="frame", disable=args.quiet, dynamic_ncols=True))
-        return bars[0]
 
     try:
         with all_or_nothing([config_path_for(args.output), *([Path(args.film)] if args.film else [])]):
             result = stylize_video(
                 args.content, args.style, args.output, callback=step,
-                on_frame=lambda t, j: (bar().update(1), bar().set_postfix_str(f"J={j:.4g}")) and None, **options,
+                on_frame=lambda t, j: (bar.get().update(1), bar.get().set_postfix_str(f"J={j:.4g}")) and None,
+                **options,
             )
             if recorder is not None and first_steps:
                 say(f"wrote {recorder.write(first_steps)}")
             write_settings(args)
     finally:
-        for b in bars:
-            b.close()
+        bar.close()
     say(f"{'interrupted: ' if result.interrupted else ''}wrote {result.output} ({result.frames} frames)")
     if result.interrupted:
         say(f"the finished frames are kept in {result.work}: the same command resumes")
@@ -201,7 +195,7 @@ def _add_batch_parser(sub) -> None:
                    help="a Dask scheduler, e.g. tcp://host:8786 (default: $DASK_SCHEDULER_ADDRESS, else a local "
                         "cluster)")
     p.add_argument("--workers", type=int, default=None,
-                   help="local worker processes (default: one per two cores)")
+                   help="local worker processes (default: one per core, 3 GiB of memory each)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per job (default: cores / workers)")
     p.add_argument("--shared", action="store_true",
                    help="workers read the inputs from their paths (a shared file system) instead of receiving bytes")
@@ -210,40 +204,37 @@ def _add_batch_parser(sub) -> None:
 
 def run_batch(args: argparse.Namespace) -> int:
     """``nstyle batch PLAN``: one bar for the batch, one line per failed job, a summary."""
-    from tqdm import tqdm
 
     from .jobs import batch
 
     for what, n in (("workers", args.workers), ("threads", args.threads)):
         if n is not None:
             check_count(what, n, 1)
-    bars: list[Any] = []
+    bar = LazyBar(args.quiet, unit="job")
 
     def start(pending: int, client: Any) -> None:
         if importlib.util.find_spec("bokeh") is not None:
             say(f"Dask dashboard: {client.dashboard_link}")
-        bars.append(tqdm(total=pending, unit="job", disable=args.quiet, dynamic_ncols=True))
+        bar.options["total"] = pending
+        bar.get()
 
     def done(result: Any, counts: dict[str, int]) -> None:
-        if not bars:  # refused on this machine before any job ran
+        if not bar.started:  # refused on this machine before any job ran
             say(f"failed: {result.output}: {result.error}")
             return
         if result.status == "failed":
-            bars[0].write(f"failed: {result.output}: {result.error}", file=sys.stderr)
-        bars[0].update(1)
-        bars[0].set_postfix_str(f"done={counts['done']} failed={counts['failed']} running={counts['running']}")
+            bar.get().write(f"failed: {result.output}: {result.error}", file=sys.stderr)
+        bar.get().update(1)
+        bar.get().set_postfix_str(f"done={counts['done']} failed={counts['failed']} running={counts['running']}")
 
     try:
         results = batch(args.plan, scheduler=args.scheduler, workers=args.workers, threads=args.threads,
                         shared=args.shared, on_start=start, on_result=done)
     except KeyboardInterrupt:
-        for bar in bars:
-            bar.close()
+        bar.close()
         say(f"interrupted: finished jobs are in {ledger_path(Path(args.plan))}; run the plan again to resume")
         return interrupted_status()
-    finally:
-        for bar in bars:
-            bar.close()
+    bar.close()
     tally = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed", "cancelled")}
     say(", ".join(f"{n} {s}" for s, n in tally.items() if n) + f"; ledger: {ledger_path(Path(args.plan))}")
     return 1 if tally["failed"] else 0
@@ -296,7 +287,6 @@ def _add_explain_parser(sub) -> None:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
 
     from .explainer import explain
 
@@ -305,13 +295,11 @@ def run_explain(args: argparse.Namespace) -> int:
     check_outputs(outputs, input_paths(args.image, [], config=args.config), args)
     if args.max_memory is not None:
         check_range("max memory (GiB)", args.max_memory, 0, 1e6, low_open=True)
-    bars: list[Any] = []  # made at the first step, so that a refusal prints only its line
+    bar = LazyBar(args.quiet, unit="step")  # the panel count depends on the kind of input: no total
 
     def progress(panel: str, step: int) -> None:
-        if not bars:  # the panel count depends on the kind of input: no total
-            bars.append(tqdm(unit="step", disable=args.quiet))
-        bars[0].set_description(panel)
-        bars[0].update(1)
+        bar.get().set_description(panel)
+        bar.get().update(1)
 
     with all_or_nothing([p for _, p in outputs]):
         try:
@@ -321,8 +309,7 @@ def run_explain(args: argparse.Namespace) -> int:
                     channels=args.channels, seed=args.seed, device=args.device, callback=progress,
                 )
         finally:
-            for bar in bars:
-                bar.close()
+            bar.close()
         say(f"wrote {result.path}")
         write_settings(args)
     return interrupted_status() if result.interrupted else 0
@@ -374,26 +361,43 @@ def snapshot_path(output: Path, step: int) -> Path:
     return output.with_name(f"{output.stem}.step{step:04d}{output.suffix}")
 
 
-class Progress:
-    """A tqdm bar made at the first step (so errors before it print cleanly), sized by the plan."""
+class LazyBar:
+    """A tqdm bar made on first use, so that a refusal before any work prints only its line;
+    ``options`` (total, unit, ...) may still change until then."""
 
-    def __init__(self, quiet: bool) -> None:
-        self.quiet, self.bar, self.total = quiet, None, None
+    def __init__(self, quiet: bool, **options: Any) -> None:
+        self.options = {"disable": quiet, "dynamic_ncols": True, **options}
+        self.bar: Any = None
 
-    def plan(self, plan: Plan) -> None:
-        self.total = sum(n for _, n in plan)
+    @property
+    def started(self) -> bool:
+        return self.bar is not None
 
-    def __call__(self, info: StepInfo, g: torch.Tensor) -> None:
-        from tqdm import tqdm
-
+    def get(self) -> Any:
         if self.bar is None:
-            self.bar = tqdm(total=self.total, unit="step", disable=self.quiet, dynamic_ncols=True)
-        self.bar.update(1)
-        self.bar.set_postfix_str(f"J={info.total:.4g} J_content={info.content:.3g} J_style={info.style:.3g}")
+            from tqdm import tqdm
+
+            self.bar = tqdm(**self.options)
+        return self.bar
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class Progress(LazyBar):
+    """The steps of a run, sized by its scale plan, with J and its parts."""
+
+    def __init__(self, quiet: bool) -> None:
+        super().__init__(quiet, unit="step")
+
+    def plan(self, plan: Plan) -> None:
+        self.options["total"] = sum(n for _, n in plan)
+
+    def __call__(self, info: StepInfo, g: torch.Tensor) -> None:
+        bar = self.get()
+        bar.update(1)
+        bar.set_postfix_str(f"J={info.total:.4g} J_content={info.content:.3g} J_style={info.style:.3g}")
 
 
 def finish(result: Any, output: str | Path, overwrite_input: bool = False) -> int:

@@ -100,11 +100,7 @@ def prepare(job: Job, version: str) -> Prepared:
 
 
 def _payload(path: Path, shared: bool) -> task.Payload:
-    if shared:
-        return str(path.resolve())
-    if path.is_dir():
-        return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file()}
-    return path.read_bytes()
+    return str(path.resolve()) if shared else task.read_payload(path)
 
 
 def _write(job: Job, data: bytes | dict[str, bytes]) -> None:

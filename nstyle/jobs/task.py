@@ -34,7 +34,8 @@ def _materialise(folder: Path, name: str, payload: Payload) -> str:
     return str(target)
 
 
-def _collect(path: Path) -> bytes | dict[str, bytes]:
+def read_payload(path: Path) -> bytes | dict[str, bytes]:
+    """A file's bytes, or a folder's files as {name: bytes}: what travels between client and worker."""
     if path.is_dir():
         return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file()}
     return path.read_bytes()
@@ -85,7 +86,7 @@ def run_job(
             result.save(str(out) + ("/" if spec["output_is_folder"] else ""))
             best = result.best
             return {"status": "done", "j": best.total if best else None, "seconds": time.perf_counter() - start,
-                    "worker": worker, "data": _collect(out)}
+                    "worker": worker, "data": read_payload(out)}
         except NStyleError as e:
             message = str(e)
             for name, source in spec.get("sources", {}).items():  # the user's names, not the worker's copies
