@@ -238,8 +238,10 @@ class ImageSettings(Settings):
     style_layers: str | None = option(
         IMAGE_STYLE_LAYERS, "layers whose Gram matrices define style, with their weights lambda"
     )
-    style_scale: float = option(
-        1.0, "style image's long side relative to the result's (2: larger, coarser texture)", group="steering",
+    style_scale: float | None = option(
+        None, "style image's long side relative to the result's (2: larger, coarser texture; default: the "
+        "result's size, but a smaller style image, e.g. a texture patch, keeps its own pixels)",
+        group="steering", type=float,
     )
     colors: str | None = option(
         None, "keep the content's colours: transfer on luminance only, or recolour the style to the content first",
@@ -256,7 +258,8 @@ class ImageSettings(Settings):
             raise NStyleError(f"size {self.size} is out of range (16 to {MAX_SIZE} pixels on the long side)")
         v.parse_tile(self.tile)
         v.check_count("max pixels", self.max_pixels, 1)
-        v.check_range("style scale", self.style_scale, 0, 4, low_open=True)
+        if self.style_scale is not None:
+            v.check_range("style scale", self.style_scale, 0, 4, low_open=True)
         if self.colors is not None:
             v.check_choice("colour mode", self.colors, COLOR_MODES)
         v.check_choice("net", self.net, IMAGE_NETS)

@@ -154,8 +154,10 @@ def optimise_scales(
             objective = PlusCost(objective, extra_cost)
         g0 = start_at_scale(modality, at, settings, runs[-1].g if runs else None)
         state = _carry_state(runs[-1].opt_state if runs else None, at.content.shape[2:])
+        # A learning rate that L-BFGS had to lower at a coarse scale is kept at the finer ones.
+        lr = runs[-1].lr if runs else settings.lr
         result = optimize(
-            objective, g0, steps, optimizer=choose_optimizer(settings, network), lr=settings.lr,
+            objective, g0, steps, optimizer=choose_optimizer(settings, network), lr=lr,
             callback=callback, opt_state=state, step_offset=offset, scale=index,
         )
         runs.append(result)

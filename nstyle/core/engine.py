@@ -56,6 +56,8 @@ class RunResult(BestStep):
     best_step: int = -1
     interrupted: bool = False
     diverged: bool = False
+    # The learning rate at the end: lower than the one given where L-BFGS overshot and restarted.
+    lr: float = 0.0
     # Adam's moment estimates at the end (for carrying them to the next scale); None for L-BFGS.
     opt_state: dict[str, torch.Tensor] | None = None
 
@@ -182,6 +184,14 @@ def optimize(
             if not math.isfinite(info.total):
                 result.diverged = True
                 break
+            if optimizer == "lbfgs" and info.total > OVERSHOOT * best_total:
+                # A step without line search overshot (J far above the best seen; the
+                # curvature pairs it came from are misleading): go back to the best G and
+                # rebuild L-BFGS's memory from there, at a smaller step.
+                lr *= 0.5
+                with torch.no_grad():
+                    g.copy_(result.g)
+                opt = _make_optimizer(optimizer, g, lr, history_size, None)
             if callback is not None:
                 callback(info, g.detach())
         else:
@@ -190,6 +200,7 @@ def optimize(
                     record(objective(g), g.detach().clone(), steps)
     except KeyboardInterrupt:
         result.interrupted = True
+    result.lr = lr
     if optimizer == "adam" and g in opt.state:
         result.opt_state = {k: v.detach() for k, v in opt.state[g].items()}
     return result
@@ -214,6 +225,9 @@ def _make_optimizer(
         opt.state[g] = {k: v.to(g.device).clone() for k, v in opt_state.items()}
     return opt
 
+
+# A step that raises J above this multiple of the best J so far restarts L-BFGS (see optimize).
+OVERSHOOT = 10.0
 
 # L-BFGS keeps two vectors the size of G per history entry. 50 entries cost 300 MB for
 # a 1024 px image but 20 GB at 4096 px, so the history is cut to fit this budget

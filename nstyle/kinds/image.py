@@ -14,7 +14,7 @@ from ..core.engine import initial_signal
 from ..core.multiscale import DEFAULT_START
 from ..core.tiling import Geometry
 from ..errors import NStyleError
-from ..modalities.image import SAVE_FORMATS, load_image, resize_to, save_image, to_pil
+from ..modalities.image import SAVE_FORMATS, ImageSignal, load_image, resize_to, save_image, to_pil
 from ..nets import build_net
 from ..options import IMAGE_CONTENT_LAYER, IMAGE_STYLE_LAYERS, ImageSettings
 from ..outputs.atomic import check_writable
@@ -44,7 +44,8 @@ class ImageResult(Result):
 
 
 class ImageModality:
-    """Pictures: C at ``size`` on its long side, S at ``style_scale`` times that, VGG features."""
+    """Pictures: C at ``size`` on its long side, S at ``style_scale`` times that (by default at
+    that size or its own, whichever is smaller), VGG features."""
 
     kind: ClassVar[str] = "image"
     settings_type: ClassVar[type[ImageSettings]] = ImageSettings
@@ -62,10 +63,7 @@ class ImageModality:
                 f"{c_sig.source}: image is too small ({w}x{h}; at least {MIN_SIDE} pixels on the long side)"
             )
         original = c_sig.tensor.to(device)
-        side = round(settings.style_scale * max(h, w))
-        if side < MIN_SIDE:
-            raise NStyleError(f"style scale makes the style image {side} px; at least {MIN_SIDE} px are needed")
-        s_sigs = [load_image(s, size=side) for s in styles]
+        s_sigs = [self.load_style(s, max(h, w), settings.style_scale) for s in styles]
         style_list = [s.tensor.to(device) for s in s_sigs]
         parse_blend(settings.style_blend, len(style_list))
         mask = assign = None
@@ -75,6 +73,26 @@ class ImageModality:
         # Colour control works on the inputs (and, for keep-luminance, on the result).
         c, s = prepare_colors(settings.colors, original, style_list)
         return Signals(c, list(s), c_sig.alpha, original, mask, assign, c_sig.source, [x.source for x in s_sigs])
+
+    @staticmethod
+    def load_style(src: Any, content_side: int, style_scale: float | None) -> ImageSignal:
+        """A style image with its long side at ``style_scale`` times the content's.
+
+        By default (``style_scale`` None) at the content's size, but never magnified: a
+        texture patch smaller than the result keeps its own pixels, so its strokes keep the
+        size they were painted at instead of being blurred into a coarser texture (the Gram
+        statistics of a patch do not need more pixels than the patch has).
+        """
+        side = content_side if style_scale is None else round(style_scale * content_side)
+        if side < MIN_SIDE:
+            raise NStyleError(f"style scale makes the style image {side} px; at least {MIN_SIDE} px are needed")
+        sig = load_image(src, size=side, enlarge=style_scale is not None)
+        h, w = sig.tensor.shape[-2:]
+        if max(h, w) < MIN_SIDE:
+            raise NStyleError(
+                f"{sig.source}: style image is too small ({w}x{h}; at least {MIN_SIDE} pixels on the long side)"
+            )
+        return sig
 
     def network(self, signals: Signals, settings: ImageSettings, device: torch.device) -> Network:
         model = build_net(settings.net, weights=settings.weights, pooling=settings.pooling, device=device)

@@ -39,10 +39,13 @@ class ImageSignal:
     source: str = "<array>"
 
 
-def load_image(src: ImageLike, size: int | None = None, name: str | None = None) -> ImageSignal:
+def load_image(
+    src: ImageLike, size: int | None = None, name: str | None = None, enlarge: bool = True
+) -> ImageSignal:
     """Read ``src`` (path, PIL image, array (H, W[, C]) or tensor) as RGB in [0, 1].
 
-    ``size`` resizes so the long side is ``size`` pixels (Lanczos), keeping the aspect.
+    ``size`` resizes so the long side is ``size`` pixels (Lanczos), keeping the aspect;
+    with ``enlarge=False`` an image already smaller than that keeps its own size.
     """
     label = name or (str(src) if isinstance(src, (str, Path)) else f"<{type(src).__name__}>")
     if isinstance(src, (str, Path)):
@@ -54,7 +57,7 @@ def load_image(src: ImageLike, size: int | None = None, name: str | None = None)
         rgb, alpha = _array_to_float(src, label)
     else:
         raise NStyleError(f"{label}: cannot use a {type(src).__name__} as an image")
-    if size is not None:
+    if size is not None and (enlarge or max(rgb.shape[-2:]) > size):
         rgb = resize_long_side(rgb, size, label)
         if alpha is not None:
             alpha = resize_to(alpha, rgb.shape[-2:])

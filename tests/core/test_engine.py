@@ -8,6 +8,8 @@ import math
 import pytest
 import torch
 
+from nstyle import stylize
+from nstyle.core import engine
 from nstyle.core.engine import initial_signal, optimize
 from nstyle.core.functional import Terms, scaled_gram
 from nstyle.core.objective import StyleObjective
@@ -191,3 +193,21 @@ def test_end_to_end_bundled_vgg16(vgg16_norm):
             d0 = float((scaled_gram(start[name]) - targets[name]).norm())
             d1 = float((scaled_gram(end[name]) - targets[name]).norm())
             assert d1 < 0.8 * d0, (name, d0, d1)
+
+
+@pytest.mark.parametrize("overshoot", [math.inf, engine.OVERSHOOT])
+def test_lbfgs_restarts_after_an_overshoot(monkeypatch, overshoot):
+    """scikit-image's rocket in the Hubble deep field, with style on the shallow layers: L-BFGS
+    without line search jumps to J ~ 1e28 at its second step and, left alone, stays stuck
+    near the start; going back to the best G with a fresh memory and half the step lets it
+    descend (the restart is what makes the difference: without it J stalls)."""
+    monkeypatch.setattr(engine, "OVERSHOOT", overshoot)
+    r = stylize(
+        str(sample_path("rocket.jpg")), str(sample_path("hubble_deep_field.jpg")), size=64, scales="none",
+        steps=20, style_layers="relu1_1:1,relu2_1:1,relu3_1:0.1,relu4_1:0.01", style_weight=1e8,
+    )
+    ratio = r.best.total / r.history[0].total
+    if math.isinf(overshoot):
+        assert ratio > 0.8  # the failure the restart exists for
+    else:
+        assert ratio < 0.5

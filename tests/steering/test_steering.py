@@ -81,6 +81,37 @@ def test_style_scale_makes_texture_coarser(paths):
     assert high_frequency(coarse) < high_frequency(fine)
 
 
+def patch(name: str, side: int) -> np.ndarray:
+    """The top-left ``side`` x ``side`` pixels of a scikit-image sample: a texture patch."""
+    return np.asarray(Image.open(sample_path(name)).convert("RGB"))[:side, :side]
+
+
+def test_small_style_keeps_its_own_pixels_by_default(paths):
+    from nstyle.kinds.image import ImageModality
+    from nstyle.options import ImageSettings
+
+    load = ImageModality().load
+    big, small = patch("gravel.png", 200), patch("gravel.png", 24)
+    for style, scale, side in ((small, None, 24), (big, None, SIZE), (small, 1.0, SIZE), (small, 0.5, SIZE // 2)):
+        sig = load(paths["astronaut.png"], [style], ImageSettings(size=SIZE, style_scale=scale), torch.device("cpu"))
+        assert max(sig.styles[0].shape[-2:]) == side, (scale, style.shape)
+
+
+@pytest.mark.slow
+def test_texture_patch_at_its_own_scale_is_not_blurred(paths):
+    """A 24 px patch of scikit-image's gravel texture, used as it is, gives a finer texture
+    than the same patch magnified to the result's 48 px (``style_scale=1``)."""
+    c, s = paths["astronaut.png"], patch("gravel.png", 24)
+    native = nstyle.stylize(c, s, **KW).tensor
+    magnified = nstyle.stylize(c, s, style_scale=1.0, **KW).tensor
+    assert high_frequency(native) > 1.2 * high_frequency(magnified)
+
+
+def test_style_too_small_for_the_net(paths):
+    with pytest.raises(NStyleError, match="style image is too small"):
+        nstyle.stylize(paths["astronaut.png"], patch("gravel.png", 10), **KW)
+
+
 @pytest.mark.parametrize("scale", [0, -1, 5, float("nan")])
 def test_bad_style_scale(paths, scale):
     with pytest.raises(NStyleError, match="style scale"):
