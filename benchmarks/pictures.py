@@ -225,7 +225,8 @@ def main() -> None:
         for name, options in variants.items():
             rec = render(pair, name, options, a.size, out, a.redo)
             d = measure(pair, name, a.size, out, judge)
-            table.append([pair.name, name, f"{rec['seconds']:.0f}", f"{rec['J']:.4g}", *(f"{x:.3f}" for x in d.values())])
+            figures = [f"{x:.3f}" for x in d.values()]
+            table.append([pair.name, name, f"{rec['seconds']:.0f}", f"{rec['J']:.4g}", *figures])
             print(" | ".join(table[-1]), flush=True)
         if pair.reference is not None:
             d = judge(load_image(pair.reference).tensor, load_image(pair.content, size=a.size).tensor,

@@ -201,9 +201,15 @@ def optimize(
     except KeyboardInterrupt:
         result.interrupted = True
     result.lr = lr
-    if optimizer == "adam" and g in opt.state:
-        result.opt_state = {k: v.detach() for k, v in opt.state[g].items()}
+    result.opt_state = _adam_state(opt, g)
     return result
+
+
+def _adam_state(opt: torch.optim.Optimizer, g: torch.Tensor) -> dict[str, torch.Tensor] | None:
+    """Adam's moments for ``g`` (to carry them to the next scale); None for L-BFGS."""
+    if not isinstance(opt, torch.optim.Adam) or g not in opt.state:
+        return None
+    return {k: v.detach() for k, v in opt.state[g].items()}
 
 
 def _make_optimizer(
