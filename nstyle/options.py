@@ -49,12 +49,17 @@ def option_of(f: dataclasses.Field) -> Option:
     return f.metadata["option"]
 
 
-# The classic choice (Gatys et al. 2016): content from relu4_2 — deep enough that its
-# activations keep the layout but not the exact pixels — and style from the first ReLU
-# of each of the five blocks, so textures from a few pixels up to about a quarter of the
-# image are matched; equal λ, as in the paper.
+# Content from relu4_2 (Gatys et al. 2016): deep enough that its activations keep the
+# layout but not the exact pixels. Style from the first ReLU of blocks 1-4 with λ = 1, 1,
+# 0.1, 0.01: the balance the bundled net has *before* nstyle.nets.normalize rescales each
+# layer to mean 1 (the Gram distance of layer l grows with m_l⁴, and m_l⁴ relative to
+# relu1_1 is 1, 1.05, 0.096, 0.0099 and 3e-5 at relu1_1 ... relu5_1). With λ = 1 on every
+# normalised layer, the deep, edge-tuned layers of these HED weights dominated and drew a
+# crumpled-foil texture and bent edges over every picture; with the net's own balance the
+# strokes and colour areas come from the shallow layers, as in the classic results, and
+# relu5_1 (weight 3e-5) is left out. The study is benchmarks/pictures.py (README, Defaults).
 IMAGE_CONTENT_LAYER = "relu4_2"
-IMAGE_STYLE_LAYERS = ",".join(f"relu{b}_1:1" for b in range(1, 6))
+IMAGE_STYLE_LAYERS = "relu1_1:1,relu2_1:1,relu3_1:0.1,relu4_1:0.01"
 # One whole-image evaluation needs about 2.5 kB per pixel (2.5 GiB at 1024 px, 40 GiB at
 # 4096 px); above what fits, J is evaluated in tiles (nstyle.core.tiling). 4096 px is the
 # largest size tested on a 24 GiB machine (benchmarks/bench_speed.py --sections memory).
@@ -231,9 +236,9 @@ class ImageSettings(Settings):
     content_weight: float | None = option(
         None, "alpha (default: 65536 / pixel count, i.e. 1 at 256x256, so the balance holds at any size)", type=float,
     )
-    # Calibrated on the activation-normalised bundled VGG16 (README, "Defaults"; the sweep
-    # is benchmarks/calibrate.py).
-    style_weight: float | None = option(5e6, "beta, the weight of J_style", type=float)
+    # Calibrated with those λ on the activation-normalised bundled VGG16 (README, "Defaults";
+    # benchmarks/pictures.py and the sweep benchmarks/calibrate.py).
+    style_weight: float | None = option(5e7, "beta, the weight of J_style", type=float)
     content_layer: str | None = option(IMAGE_CONTENT_LAYER, "layer whose activations define content")
     style_layers: str | None = option(
         IMAGE_STYLE_LAYERS, "layers whose Gram matrices define style, with their weights lambda"
