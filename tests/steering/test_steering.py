@@ -238,4 +238,6 @@ def test_cli_bad_steering_options(tmp_path, paths, capsys, extra, needle):
 
 def test_scale_too_small_for_the_network_is_a_clear_error(paths):
     with pytest.raises(NStyleError, match="too small"):
-        nstyle.stylize(paths["astronaut.png"], paths["coffee.png"], size=48, steps=1, scales="16")
+        # coffee.png is 12 px high at the 16 px scale; relu5_1 needs 16 (its stride)
+        nstyle.stylize(paths["astronaut.png"], paths["coffee.png"], size=48, steps=1, scales="16",
+                       style_layers="relu1_1:1,relu5_1:1")
