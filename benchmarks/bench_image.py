@@ -5,9 +5,9 @@ For each network (VGG16, VGG19) and square size (256, 512 px) this times
 * **nstyle**: what ``nstyle.pipeline.run`` evaluates for ``stylize(content, style,
   size=..., net=...)`` at the output's size (``_common.prepare`` + ``Setup.build``: the
   image adapter's signals and network, ``build_objective``, ``start_at_scale``), with
-  nstyle's defaults: content relu4_2, style relu1_1 ... relu5_1 with λ = 1,
-  α = 256²/(H·W), β = 5e6, init content, and ``optimize(..., optimizer="lbfgs")``. The
-  network stops after relu5_1 (the deepest layer used) and the style Grams and content
+  nstyle's defaults: content relu4_2, style relu1_1 ... relu4_1 with λ = 1, 1, 0.1, 0.01,
+  α = 256²/(H·W), β = 5e7, init content, and ``optimize(..., optimizer="lbfgs")``. The
+  network stops after relu4_2 (the deepest layer used) and the style Grams and content
   activations are computed once, before the first step.
 * **reference**: a straightforward loop (``_common.PlainVGGLoss``): every step runs the
   *whole* VGG stack, conv1_1 ... pool5, picks the same activations out of it, and evaluates
@@ -61,7 +61,6 @@ from _common import (
 
 from nstyle.kinds.image import CONTENT_WEIGHT_PIXELS
 from nstyle.options import IMAGE_CONTENT_LAYER, IMAGE_STYLE_LAYERS, ImageSettings
-from nstyle.validators import parse_layer_weights
 
 CONTENT_IMAGE = "astronaut.png"
 STYLE_IMAGE = "ihc.png"
@@ -187,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print("\n".join(header(device, torch.get_num_threads())))
     print(f"content {CONTENT_IMAGE}, style {STYLE_IMAGE}, init content; content {IMAGE_CONTENT_LAYER}, "
-          f"style {','.join(parse_layer_weights(IMAGE_STYLE_LAYERS))} (λ=1), α={CONTENT_WEIGHT_PIXELS}/(H·W), "
+          f"style {IMAGE_STYLE_LAYERS}, α={CONTENT_WEIGHT_PIXELS}/(H·W), "
           f"β={ImageSettings().style_weight:g}; L-BFGS max_iter=1")
     print(f"{a.warmup} warm-up + {a.steps} timed steps (median reported) per run, {a.repeats} run(s) "
           f"per configuration, each in a fresh process\n", flush=True)

@@ -11,11 +11,11 @@ printed as a markdown table:
 * **eval**: seconds per *evaluation* (one forward of G to the deepest layer used plus the
   backward to G: ``objective(g).total.backward()``, the objective ``nstyle.pipeline`` builds
   for ``stylize`` at the output size (``_common.prepare``; untiled), with nstyle's defaults:
-  bundled VGG16, content relu4_2, style relu1_1 ... relu5_1 with λ = 1, α = 256²/(H·W),
-  β = 5e6) at each size
+  bundled VGG16, content relu4_2, style relu1_1 ... relu4_1 with λ = 1, 1, 0.1, 0.01,
+  α = 256²/(H·W), β = 5e7) at each size
   (default 256, 512, 1024 px, astronaut.png / ihc.png, G = the content plus Gaussian noise of
   σ 0.1, seed 0) and precision. The FLOP count is analytic, from the network's convolution
-  shapes: every convolution up to conv5_1 forward (2·C_in·C_out·9·H·W) and once more for its
+  shapes: every convolution up to the deepest layer used forward (2·C_in·C_out·9·H·W) and once more for its
   input gradient (the same count: a transposed convolution), conv1_1's included, since that
   gradient is the image's gradient; no weight gradients (the weights are frozen), ReLU,
   pooling, the Grams and the costs are not counted (the Grams' share, 4·M·n_C² per style layer
@@ -24,7 +24,7 @@ printed as a markdown table:
   **plain** row is the reference of bench_image.py (``_common.PlainVGGLoss``) in one
   evaluation: the whole VGG16
   through pool5, contiguous (NCHW) memory, fp32, the costs written out; its FLOPs are counted
-  the same way (forward to pool5, input gradients back from relu5_1). For every precision
+  the same way (forward to pool5, input gradients back from the deepest layer used). For every precision
   other than fp32 the table shows what it does to the loss and the gradient at the same G:
   |J − J_fp32| / J_fp32 and ‖∇J − ∇J_fp32‖ / ‖∇J_fp32‖. Each size runs in a fresh process:
   ``--warmup`` untimed and ``--steps`` timed evaluations per precision (median kept); with
@@ -432,7 +432,7 @@ def print_peak(peak: dict[str, float]) -> None:
 
 def section_eval(a, sizes, precisions, peak) -> None:
     print("## Seconds per evaluation\n")
-    print(f"{NET} (bundled), {CONTENT_IMAGE} / {STYLE_IMAGE}, G = content + N(0, 0.1²); forward to relu5_1 "
+    print(f"{NET} (bundled), {CONTENT_IMAGE} / {STYLE_IMAGE}, G = content + N(0, 0.1²); forward to the deepest layer used "
           f"+ backward to G; {a.warmup} warm-up + {a.steps} timed evaluations (median), {a.repeats} "
           "process(es) per size, fastest kept\n", flush=True)
     rows, gram_notes = [], []
