@@ -24,8 +24,8 @@ printed as a markdown table:
   **plain** row is the reference of bench_image.py (``_common.PlainVGGLoss``) in one
   evaluation: the whole VGG16
   through pool5, contiguous (NCHW) memory, fp32, the costs written out; its FLOPs are counted
-  the same way (forward to pool5, input gradients back from the deepest layer used). For every precision
-  other than fp32 the table shows what it does to the loss and the gradient at the same G:
+  the same way (forward to pool5, input gradients back from the deepest layer used). For every
+  precision other than fp32 the table shows what it does to the loss and the gradient at the same G:
   |J − J_fp32| / J_fp32 and ‖∇J − ∇J_fp32‖ / ‖∇J_fp32‖. Each size runs in a fresh process:
   ``--warmup`` untimed and ``--steps`` timed evaluations per precision (median kept); with
   ``--repeats R`` R processes, the fastest kept.
@@ -432,8 +432,8 @@ def print_peak(peak: dict[str, float]) -> None:
 
 def section_eval(a, sizes, precisions, peak) -> None:
     print("## Seconds per evaluation\n")
-    print(f"{NET} (bundled), {CONTENT_IMAGE} / {STYLE_IMAGE}, G = content + N(0, 0.1²); forward to the deepest layer used "
-          f"+ backward to G; {a.warmup} warm-up + {a.steps} timed evaluations (median), {a.repeats} "
+    print(f"{NET} (bundled), {CONTENT_IMAGE} / {STYLE_IMAGE}, G = content + N(0, 0.1²); forward to the deepest "
+          f"layer used + backward to G; {a.warmup} warm-up + {a.steps} timed evaluations (median), {a.repeats} "
           "process(es) per size, fastest kept\n", flush=True)
     rows, gram_notes = [], []
     for size in sizes:
