@@ -8,7 +8,7 @@ STAMP   := $(VENV)/.nstyle-installed
 PYTHON  ?= python3
 
 # The demo: scikit-image's astronaut photo in the style of its immunohistochemistry slide,
-# at 384 px (coarse-to-fine from 128 px, 150 steps at 384) so that it runs in about 2.5 minutes on a 2-core CPU.
+# at 384 px (coarse-to-fine from 128 px, 150 steps at 384) so that it runs in about 2 minutes on a 2-core CPU.
 DEMO_CONTENT := astronaut.png
 DEMO_STYLE   := ihc.png
 DEMO_ARGS    ?= --size 384 --steps 150
