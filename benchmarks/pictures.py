@@ -189,7 +189,10 @@ def sheet(rows: list[Pair], variants: list[str], out: Path, height: int, path: P
         cells = [("content", cell(p.content)), ("style", cell(p.style))]
         if p.reference is not None:
             cells.append(("published (neural-style-pt)", cell(p.reference)))
-        cells += [(f"nstyle {v}", cell(out / f"{p.name}__{v}.png")) for v in variants]
+        for v in variants:
+            png = out / f"{p.name}__{v}.png"
+            blank = Image.new("RGB", (height, height), "lightgray")  # not rendered (--cached)
+            cells.append((f"nstyle {v}", cell(png) if png.exists() else blank))
         lines.append(cells)
     width = max(sum(im.width + 4 for _, im in cells) for cells in lines)
     board = Image.new("RGB", (width, (height + label) * len(lines)), "white")
@@ -239,6 +242,7 @@ def main() -> None:
     p.add_argument("--out", default="out/pictures")
     p.add_argument("--height", type=int, default=256, help="height of one cell of the sheet")
     p.add_argument("--sheet", help="where the contact sheet goes (default: OUT/SIZE/sheet.jpg)")
+    p.add_argument("--cached", action="store_true", help="render nothing: show and measure only kept results")
     p.add_argument("--redo", action="store_true", help="render again even where a result is kept")
     a = p.parse_args()
     torch.manual_seed(0)
@@ -251,6 +255,8 @@ def main() -> None:
     table = []
     for pair in rows:
         for name, options in variants.items():
+            if a.cached and not (out / f"{pair.name}__{name}.json").exists():
+                continue
             rec = render(pair, name, options, a.size, out, a.redo)
             d = measure(pair, name, a.size, out, judge)
             figures = [f"{x:.3f}" for x in d.values()]
