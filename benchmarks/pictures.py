@@ -54,6 +54,7 @@ from PIL import Image, ImageDraw
 
 from nstyle import stylize
 from nstyle.core.functional import scaled_gram
+from nstyle.kinds.image import ImageModality
 from nstyle.modalities.image import load_image, resize_to
 from nstyle.nets import build_net
 from nstyle.options import IMAGE_CONTENT_LAYER
@@ -167,12 +168,12 @@ def render(pair: Pair, variant: str, options: dict[str, Any], size: int, out: Pa
     return record
 
 
-def measure(pair: Pair, variant: str, size: int, out: Path, judge: Judge) -> dict[str, float]:
-    """Distances of the saved result, at the result's size (C resized to it, S as the run took it)."""
-    g = load_image(out / f"{pair.name}__{variant}.png").tensor
+def measure(result: Any, pair: Pair, size: int, judge: Judge) -> dict[str, float]:
+    """Distances of a result image (a saved one, or the published one) from C and S as a
+    default run at ``size`` loads them (C resized to the result's grid by the judge)."""
     c = load_image(pair.content, size=size).tensor
-    s = load_image(pair.style, size=size, enlarge=False).tensor
-    return judge(g, c, s)
+    s = ImageModality.load_style(pair.style, max(c.shape[-2:]), None).tensor
+    return judge(load_image(result).tensor, c, s)
 
 
 def sheet(rows: list[Pair], variants: list[str], out: Path, height: int, path: Path) -> Path:
@@ -258,16 +259,12 @@ def main() -> None:
             if a.cached and not (out / f"{pair.name}__{name}.json").exists():
                 continue
             rec = render(pair, name, options, a.size, out, a.redo)
-            d = measure(pair, name, a.size, out, judge)
+            d = measure(out / f"{pair.name}__{name}.png", pair, a.size, judge)
             figures = [f"{x:.3f}" for x in d.values()]
             table.append([pair.name, name, f"{rec['seconds']:.0f}", f"{rec['J']:.4g}", *figures])
             print(" | ".join(table[-1]), flush=True)
         if pair.reference is not None:
-            d = judge(
-                load_image(pair.reference).tensor,
-                load_image(pair.content, size=a.size).tensor,
-                load_image(pair.style, size=a.size).tensor,
-            )
+            d = measure(pair.reference, pair, a.size, judge)
             table.append([pair.name, "published", "", "", *(f"{x:.3f}" for x in d.values())])
     print()
     print(markdown_table(["pair", "variant", "s", "J", *FIGURES], table))
