@@ -3,9 +3,12 @@
     python benchmarks/evidence_1d.py audio CONTENT.wav STYLE.wav RESULT.wav [--rate 22050]
     python benchmarks/evidence_1d.py series CONTENT STYLE RESULT [--columns ..] [--style-columns ..]
 
-Audio: style = distance of the per-frequency mean log-magnitude to S's (G's vs C's);
-content = correlation of the frame loudness envelope of G with C's.
-Series: style = Σ over branches of ‖Ĝ(x) − Ĝ(S)‖² under a random network seeded
+Audio: style = distance of the per-frequency mean log-magnitude to S's (G's vs C's), and
+Σ_l ‖Ĝ_l(x) − Ĝ_l(S)‖² / ‖Ĝ_l(S)‖² under the audio branches seeded independently of the
+run's net; content = correlation of the frame loudness envelope of G with C's; rhythm =
+the envelope's autocorrelation period (S's, G's); edges = power above 8 kHz in the first
+and last 50 ms (``benchmarks/balance.py`` runs these over six pairs).
+Series: style = Σ over branches of ‖Ĝ(x) − Ĝ(S)‖² / ‖Ĝ(S)‖² under a random network seeded
 independently of the one the run used (G's vs C's); content = correlation of G's and C's
 smoothed |lead 2| energy (beat positions for an ECG).
 """
@@ -13,6 +16,7 @@ smoothed |lead 2| energy (beat positions for an ECG).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 
@@ -20,7 +24,7 @@ from nstyle.core.functional import scaled_gram
 from nstyle.kinds.series import estimate_period, series_branches, standardize
 from nstyle.modalities.audio import load_audio, log_magnitude
 from nstyle.modalities.series import load_series
-from nstyle.nets.random import RandomBranches
+from nstyle.nets.random import RandomBranches, parse_branches
 from nstyle.options import AudioSettings
 
 AUDIO = AudioSettings()  # nstyle's defaults: rate, n_fft, hop
@@ -28,6 +32,68 @@ AUDIO = AudioSettings()  # nstyle's defaults: rate, n_fft, hop
 
 def corr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1])
+
+
+JUDGE_SEED = 987654  # the independent network's seed: not the run's (0)
+EDGE_SECONDS = 0.05
+EDGE_HZ = 8000
+
+
+def envelope(x: torch.Tensor) -> torch.Tensor:
+    """Frame loudness: the log-magnitude averaged over the bins, one value per STFT frame."""
+    return log_magnitude(x, AUDIO.n_fft, AUDIO.hop)[0].mean(0)
+
+
+def period(env: torch.Tensor, floor: float = 0.2) -> int | None:
+    """The envelope's repetition period in frames: the first local maximum of its
+    autocorrelation (lag >= 3) above ``floor``, or None where it does not repeat."""
+    e = env - env.mean()
+    energy = float((e * e).sum())
+    if energy <= 0:
+        return None
+    ac = [1.0] + [float((e[:-k] * e[k:]).sum()) / energy for k in range(1, len(e) // 2)]
+    for k in range(3, len(ac) - 1):
+        if ac[k] > floor and ac[k] > ac[k - 1] and ac[k] >= ac[k + 1]:
+            return k
+    return None
+
+
+def edge_db(x: torch.Tensor, rate: int) -> float:
+    """Mean power above 8 kHz in the first and last 50 ms (dB, the louder end)."""
+    n = int(EDGE_SECONDS * rate)
+    levels = []
+    for part in (x[..., :n], x[..., -n:]):
+        spec = torch.fft.rfft(part[0].mean(0) * torch.hann_window(part.shape[-1]))
+        freqs = torch.fft.rfftfreq(part.shape[-1], 1 / rate)
+        power = spec.abs().pow(2)[freqs > EDGE_HZ].mean()
+        levels.append(10 * float(torch.log10(power + 1e-12)))
+    return max(levels)
+
+
+def relative_gram_distance(x: torch.Tensor, s: torch.Tensor, rate: int) -> float:
+    """Σ_l ‖Ĝ_l(x) − Ĝ_l(S)‖² / ‖Ĝ_l(S)‖² under nstyle's audio branches seeded with JUDGE_SEED."""
+    feats = lambda y: log_magnitude(y, AUDIO.n_fft, AUDIO.hop)  # noqa: E731
+    branches = parse_branches(AUDIO.branches or "")
+    judge = RandomBranches(feats(s).shape[1], branches, seed=JUDGE_SEED)
+    with torch.no_grad():
+        ax, as_ = judge(feats(x), judge.default_layers()), judge(feats(s), judge.default_layers())
+    total = 0.0
+    for k in ax:
+        gs = scaled_gram(as_[k])
+        total += float((scaled_gram(ax[k]) - gs).pow(2).sum() / gs.pow(2).sum())
+    return total
+
+
+def audio_measures(content: str, style: str, result: str, rate: int = AUDIO.rate) -> dict[str, float | int | None]:
+    """The figures of benchmarks/balance_1d.py for one result (mono mixes of each file)."""
+    c, s, g = (load_audio(p, rate=rate, mono=True).tensor for p in (content, style, result))
+    d_c, d_g = relative_gram_distance(c, s, rate), relative_gram_distance(g, s, rate)
+    return {
+        "env_corr": corr(envelope(c), envelope(g)),
+        "style_c": d_c, "style_g": d_g, "style_ratio": d_g / d_c,
+        "period_s": period(envelope(s)), "period_g": period(envelope(g)),
+        "edge_c": edge_db(c, rate), "edge_s": edge_db(s, rate), "edge_g": edge_db(g, rate),
+    }
 
 
 def audio(a: argparse.Namespace) -> None:
@@ -38,23 +104,43 @@ def audio(a: argparse.Namespace) -> None:
     d_c, d_g = float((prof(c) - prof(s)).norm()), float((prof(g) - prof(s)).norm())
     print(f"spectral profile distance to S: content {d_c:.3f}, result {d_g:.3f} ({d_g / d_c:.2f} of C's)")
     print(f"loudness envelope correlation G~C: {corr(env(c), env(g)):.3f}")
+    m = audio_measures(a.content, a.style, a.result, a.rate)
+    print(f"Gram distance to S (independent net, relative): content {m['style_c']:.4g}, result {m['style_g']:.4g} "
+          f"({m['style_ratio']:.2f} of C's)")
+    print(f"envelope period (frames): style {m['period_s']}, result {m['period_g']}")
+    print(f"power above 8 kHz in the first/last 50 ms (dB): content {m['edge_c']:.1f}, style {m['edge_s']:.1f}, "
+          f"result {m['edge_g']:.1f}")
+
+
+def series_measures(
+    content: str, style: str, result: str, columns: str | None = None, style_columns: str | None = None
+) -> dict[str, float]:
+    """Style: Σ over branches of ‖Ĝ(x) − Ĝ(S)‖² / ‖Ĝ(S)‖² under a random net seeded
+    independently of the run's (G's and C's); content: correlation of G's and C's smoothed
+    |lead 2| energy (lead 1 for a single lead; beat positions for an ECG)."""
+    cols = columns.split(",") if columns else None
+    c = load_series(content, columns=cols).tensor
+    s = load_series(style, columns=style_columns.split(",") if style_columns else cols).tensor
+    g = load_series(result, columns=None if Path(result).suffix == ".npy" else cols).tensor
+    z = standardize  # each lead to mean 0, standard deviation 1, as the run does
+    judge = RandomBranches(c.shape[1], series_branches(estimate_period(c)), seed=JUDGE_SEED)
+    with torch.no_grad():
+        feats = lambda x: judge(z(x), judge.default_layers())  # noqa: E731
+        ac, as_, ag = feats(c), feats(s), feats(g)
+    d = lambda x: sum(  # noqa: E731
+        float((scaled_gram(x[k]) - scaled_gram(as_[k])).pow(2).sum() / scaled_gram(as_[k]).pow(2).sum()) for k in x
+    )
+    d_c, d_g = d(ac), d(ag)
+    lead = min(1, c.shape[1] - 1)
+    energy = lambda x: torch.nn.functional.avg_pool1d(z(x)[0, lead].abs()[None, None], 50, 25)[0, 0]  # noqa: E731
+    return {"env_corr": corr(energy(c), energy(g)), "style_c": d_c, "style_g": d_g, "style_ratio": d_g / d_c}
 
 
 def series(a: argparse.Namespace) -> None:
-    cols = a.columns.split(",") if a.columns else None
-    c = load_series(a.content, columns=cols).tensor
-    s = load_series(a.style, columns=a.style_columns.split(",") if a.style_columns else cols).tensor
-    g = load_series(a.result, columns=cols).tensor
-    z = standardize  # each lead to mean 0, standard deviation 1, as the run does
-    judge = RandomBranches(c.shape[1], series_branches(estimate_period(c)), seed=987654)
-    grams = lambda x: judge(z(x), judge.default_layers())  # noqa: E731
-    ac, as_, ag = grams(c), grams(s), grams(g)
-    d = lambda x: sum(float((scaled_gram(x[k]) - scaled_gram(as_[k])).pow(2).sum()) for k in x)  # noqa: E731
-    d_c, d_g = d(ac), d(ag)
-    print(f"Gram distance to S (independent net): content {d_c:.4g}, result {d_g:.4g} ({d_g / d_c:.2f} of C's)")
-    lead = min(1, c.shape[1] - 1)
-    energy = lambda x: torch.nn.functional.avg_pool1d(z(x)[0, lead].abs()[None, None], 50, 25)[0, 0]  # noqa: E731
-    print(f"lead {lead + 1} energy envelope correlation G~C: {corr(energy(c), energy(g)):.3f}")
+    m = series_measures(a.content, a.style, a.result, a.columns, a.style_columns)
+    print(f"Gram distance to S (independent net, relative): content {m['style_c']:.4g}, result {m['style_g']:.4g} "
+          f"({m['style_ratio']:.2f} of C's)")
+    print(f"energy envelope correlation G~C (lead 2, or 1): {m['env_corr']:.3f}")
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from . import validators as v
+from .core.balance import BALANCES
 from .core.engine import DEFAULT_LR, OPTIMIZERS
 from .core.precision import PRECISIONS
 from .core.style_losses import DEFAULT_STYLE_LOSS, STYLE_LOSSES
@@ -77,6 +78,8 @@ DEFAULT_SCALE_STEPS = 50
 # One wide layer of 4096 filters of 11 frames over the log-magnitude STFT (Ulyanov &
 # Lebedev's setting), plus a dilated branch of 1024 filters spanning 41 frames (about
 # 0.5 s at 22.05 kHz, hop 256) for rhythm-scale structure.
+# Ulyanov's 4096 filters of 11 frames (0.13 s at 22.05 kHz, hop 256), plus 1024 spanning 41
+# frames (0.48 s) for the slower texture; nstyle.kinds.audio may add one for a slow rhythm.
 DEFAULT_AUDIO_BRANCHES = "11:4096,11x4:1024"
 DEFAULT_VOLUME_BRANCHES = "3:64,3x2:64,3x4:64"
 AUDIO_MODES = ("waveform", "magnitude")
@@ -127,6 +130,10 @@ class Settings:
     )
     content_weight: float | None = option(None, "alpha, the weight of J_content", type=float)
     style_weight: float | None = option(None, "beta, the weight of J_style", type=float)
+    balance: str = option(
+        "relative", "relative: each cost divided by its size at G = 0 (||a(C)||^2, ||Gram(S)||^2 per layer), so "
+        "one beta means one trade-off for any pair; absolute: the seed's costs as they are", choices=BALANCES,
+    )
     content_layer: str | None = option(None, "layer whose activations define content")
     style_layers: str | None = option(None, "layers whose Gram matrices define style, as layer:lambda,...")
     tv_weight: float = option(0.0, "total-variation smoothing weight")
@@ -163,6 +170,7 @@ class Settings:
             raise NStyleTypeError(f"device must be a name such as cpu or cuda, got {self.device!r}")
         v.check_choice("precision", self.precision, PRECISIONS)
         v.check_choice("style loss", self.style_loss, tuple(STYLE_LOSSES))
+        v.check_choice("balance", self.balance, BALANCES)
         for what, w in (("content weight", self.content_weight), ("style weight", self.style_weight)):
             if w is not None:
                 v.check_weight(what, w)
@@ -239,6 +247,12 @@ class ImageSettings(Settings):
     # Calibrated with those λ on the activation-normalised bundled VGG16 (README, "Defaults";
     # benchmarks/pictures.py and the sweep benchmarks/calibrate.py).
     style_weight: float | None = option(5e7, "beta, the weight of J_style", type=float)
+    # The image defaults (layers, λ, β) were calibrated on the seed's own costs (issue 11's
+    # study); ``relative`` is there for a pair whose style is far darker or louder than usual.
+    balance: str = option(
+        "absolute", "absolute: the seed's costs as they are; relative: each cost divided by its size at G = 0 "
+        "(||a(C)||^2, ||Gram(S)||^2 per layer), so one beta means one trade-off for any pair", choices=BALANCES,
+    )
     content_layer: str | None = option(IMAGE_CONTENT_LAYER, "layer whose activations define content")
     style_layers: str | None = option(
         IMAGE_STYLE_LAYERS, "layers whose Gram matrices define style, with their weights lambda"
@@ -302,16 +316,17 @@ class AudioSettings(SignalSettings):
 
     kind: ClassVar[str] = "audio"
 
-    # J_content is a sum over the content layer's elements, J_style is not: α is 1 /
-    # (number of those elements) so the balance does not drift with the clip's length;
-    # β was calibrated with that α (README, 1D section).
-    style_weight: float | None = option(1e3, "beta, the weight of J_style", type=float)
+    # Under the relative balance (nstyle.core.balance) both costs are relative errors and
+    # α = 1; β = 1 was calibrated on six pairs of speech, noise, tones and melody
+    # (benchmarks/balance_1d.py; README, "Sound and time series").
+    style_weight: float | None = option(1.0, "beta, the weight of J_style", type=float)
     scales: str | None = option(
         "none", "coarse-to-fine over time (magnitude mode): auto (from 64 frames up by sqrt(2)), none, or frame counts",
         group="speed and scale",
     )
     branches: str | None = option(
-        DEFAULT_AUDIO_BRANCHES, "random conv branches, width[xdilation]:filters, comma-separated"
+        None, "random conv branches, width[xdilation]:filters, comma-separated (default: 11:4096,11x4:1024, "
+        "plus 11xD:1024 spanning two periods of a style whose loudness repeats more slowly)"
     )
     rate: int = option(22050, "sample rate everything is resampled to", group="audio")
     mode: str = option(

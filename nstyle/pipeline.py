@@ -180,7 +180,9 @@ def build_objective(
     modality: Modality, network: Network, at: Signals, settings: Settings
 ) -> tuple[StyleObjective | TiledObjective, float]:
     """J at one scale, whole or tiled (tiles only for the Gram loss of one style, no mask), and its α."""
-    alpha = modality.content_weight(network, at.content) if settings.content_weight is None else settings.content_weight
+    alpha = settings.content_weight
+    if alpha is None:
+        alpha = default_alpha(modality, network, at, settings)
     beta = modality.style_weight(settings)
     c, styles = at.content, at.styles
     tile = network.tile
@@ -193,7 +195,7 @@ def build_objective(
         if side is not None:
             objective: StyleObjective | TiledObjective = TiledObjective(
                 network.model, c, styles[0], network.content_layers, network.style_weights, alpha, beta,
-                settings.tv_weight, precision=settings.precision, tile=side,
+                settings.tv_weight, precision=settings.precision, tile=side, balance=settings.balance,
             )
             return objective, alpha
     regions = None
@@ -203,9 +205,15 @@ def build_objective(
     objective = StyleObjective(
         network.model, c, styles, network.content_layers, network.style_weights, alpha, beta, settings.tv_weight,
         precision=settings.precision, style_blend=parse_blend(settings.style_blend, len(styles)),
-        style_loss=settings.style_loss, regions=regions,
+        style_loss=settings.style_loss, regions=regions, balance=settings.balance,
     )
     return objective, alpha
+
+
+def default_alpha(modality: Modality, network: Network, at: Signals, settings: Settings) -> float:
+    """α when none is given: 1 under the relative balance (J_content is already a relative
+    error, whatever the size of the signal), else the kind's rule for the absolute costs."""
+    return 1.0 if settings.balance == "relative" else modality.content_weight(network, at.content)
 
 
 def start_at_scale(modality: Modality, at: Signals, settings: Settings, previous: torch.Tensor | None) -> torch.Tensor:

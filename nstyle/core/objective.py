@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets.protocol import SampledNet
+from .balance import check_balance, content_norm, norm_or_one
 from .functional import Activations, FeatureNet, Terms, content_cost, total_cost, total_variation
 from .precision import autocast, check_precision
 from .style_losses import get_style_loss, target_stats
@@ -41,8 +42,10 @@ class StyleObjective:
         style_blend: Sequence[float] | None = None,
         style_loss: str = "gram",
         regions: Sequence[tuple[torch.Tensor, int]] | None = None,
+        balance: str = "absolute",
     ) -> None:
         self.net = net
+        self.balance = check_balance(balance)
         styles = [style] if isinstance(style, torch.Tensor) else list(style)
         if not styles:
             raise ValueError("at least one style signal is needed")
@@ -86,6 +89,25 @@ class StyleObjective:
                 if content is not None
                 else {}
             )
+            # Relative balance: each cost divided by its size at "nothing" (all-zero
+            # activations of G), so that α and β mean the same for a loud or a quiet,
+            # tonal or noisy C and S (see ``balance_norms``).
+            self.content_norm, self.style_norms = 1.0, dict.fromkeys(self.style_weights, 1.0)
+            if self.balance == "relative":
+                self.content_norm = content_norm(self.content_targets.values())
+                self.style_norms = {
+                    n: self._silence_distance(n, acts[0][n]) for n in self.style_weights
+                }
+
+    def _silence_distance(self, name: str, a: torch.Tensor) -> float:
+        """d(target, stats(0)) for layer ``name``: how far silence is from the style target
+        (‖Ĝ(S)‖² for Gram matrices); the share-weighted mean over regions with a mask."""
+        zero = self.style_loss.stats(torch.zeros_like(a))
+        if self.regions is None:
+            return norm_or_one(float(self.style_loss.distance(self.style_targets[name], zero)))
+        parts = [share * float(self.style_loss.distance(t[name], zero))
+                 for t, share in zip(self.region_targets, self.region_shares)]
+        return norm_or_one(sum(parts) / max(sum(self.region_shares), 1e-12))
 
     def _target(self, acts: list[torch.Tensor], blend: Sequence[float] | None) -> dict[str, torch.Tensor]:
         return target_stats(self.style_loss, acts, blend)
@@ -109,13 +131,15 @@ class StyleObjective:
         if self.regions is None:
             total = torch.zeros((), device=self.device)
             for name, lam in self.style_weights.items():
-                total = total + lam * loss.distance(self.style_targets[name], loss.stats(acts[name]))
+                d = loss.distance(self.style_targets[name], loss.stats(acts[name]))
+                total = total + (lam / self.style_norms[name]) * d
             return total
         total = torch.zeros((), device=self.device)
         for r, (targets, share) in enumerate(zip(self.region_targets, self.region_shares)):
             for name, lam in self.style_weights.items():
                 w = self._region_weights(r, tuple(acts[name].shape[2:]))
-                total = total + share * lam * loss.distance(targets[name], loss.stats(acts[name], w))
+                d = loss.distance(targets[name], loss.stats(acts[name], w))
+                total = total + share * (lam / self.style_norms[name]) * d
         return total
 
     def features(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -132,6 +156,7 @@ class StyleObjective:
             if self.sampler is not None:
                 target = self.sampler.select(name, target)
             j_c = j_c + content_cost(target, acts[name])
+        j_c = j_c / self.content_norm
         j_s = self.style_term(acts)
         tv = total_variation(g) if self.tv_weight else torch.zeros((), device=g.device)
         total = total_cost(j_c, j_s, self.alpha, self.beta) + self.tv_weight * tv

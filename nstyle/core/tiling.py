@@ -49,6 +49,7 @@ from torch import nn
 
 from ..errors import NStyleError
 from ..nets.protocol import SampledNet
+from .balance import check_balance, content_norm, norm_or_one
 from .functional import (
     FeatureNet,
     Terms,
@@ -285,6 +286,7 @@ class TiledObjective:
         precision: str = "fp32",
         tile: int = DEFAULT_TILE,
         margin: int | None = None,
+        balance: str = "absolute",
     ) -> None:
         if isinstance(net, SampledNet) and net.sampled:
             raise NStyleError("tiling cannot be used with a network that samples its input (triplanar slices)")
@@ -329,6 +331,11 @@ class TiledObjective:
             self.style_targets = {n: (grams[n] / (2.0 * counts[n] * grams[n].shape[-1])) for n in grams}
             self.content_shape = tuple(content.shape[2:]) if content is not None else None
             self.content_targets = self._stitch(content, self.content_layers) if content is not None else {}
+        # nstyle.core.balance: the same divisors as StyleObjective's (‖a(C)‖², ‖Ĝ_l(S)‖²)
+        self.content_norm, self.style_norms = 1.0, dict.fromkeys(self.style_weights, 1.0)
+        if check_balance(balance) == "relative":
+            self.content_norm = content_norm(self.content_targets.values())
+            self.style_norms = {n: norm_or_one(float(t.pow(2).sum())) for n, t in self.style_targets.items()}
         self.layers = sorted(used)
 
     # -- tiles and crops ----------------------------------------------------------------
@@ -404,7 +411,7 @@ class TiledObjective:
         total = torch.zeros((), device=self.device)
         for n, lam in self.style_weights.items():
             scaled = grams[n] / (2.0 * counts[n] * grams[n].shape[-1])
-            total = total + lam * layer_style_cost_from_grams(self.style_targets[n], scaled)
+            total = total + (lam / self.style_norms[n]) * layer_style_cost_from_grams(self.style_targets[n], scaled)
         return total
 
     def gram_matrices(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -425,6 +432,7 @@ class TiledObjective:
         else:
             with torch.no_grad():
                 grams, counts, j_c = self._statistics(g, list(self.style_weights), self.content_targets)
+                j_c = j_c / self.content_norm
             grams = {n: t.requires_grad_(True) for n, t in grams.items()}
             with torch.enable_grad():
                 j_s = self._style_cost(grams, counts)
@@ -444,6 +452,7 @@ class TiledObjective:
         j_c = torch.zeros((), device=g.device)
         for n, target in self.content_targets.items():
             j_c = j_c + content_cost(self._target(target, tile, n), core[n])
+        j_c = j_c / self.content_norm
         (grad,) = torch.autograd.grad(self.alpha * j_c + self.beta * j_s, crop)
         return j_c.detach(), j_s.detach(), grad
 
@@ -457,7 +466,7 @@ class TiledObjective:
             for n in names:  # ⟨D_l, Gram(F_l,t)⟩: its gradient is D_l's share of dJ_style/dG
                 loss = loss + self.beta * (d[n] * gram_matrix(core[n])).sum()
             for n, target in self.content_targets.items():
-                loss = loss + self.alpha * content_cost(self._target(target, tile, n), core[n])
+                loss = loss + self.alpha / self.content_norm * content_cost(self._target(target, tile, n), core[n])
             if loss.requires_grad:
                 (part,) = torch.autograd.grad(loss, crop)
                 grad[_index(slice(t.crop0, t.crop1) for t in tile)] += part

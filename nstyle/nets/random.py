@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import NStyleError
@@ -38,6 +39,18 @@ class Branch:
     @property
     def name(self) -> str:
         return f"w{self.width}" + (f"d{self.dilation}" if self.dilation > 1 else "")
+
+
+EDGES = ("valid", "reflect")
+
+
+def mirror(h: torch.Tensor, span: int, dims: int) -> torch.Tensor:
+    """``h`` with (span − 1) // 2 samples mirrored before and span // 2 after each of its last
+    ``dims`` axes, so that a valid convolution of that span keeps every axis's length."""
+    before, after = (span - 1) // 2, span - 1 - (span - 1) // 2
+    if before == after == 0:
+        return h
+    return F.pad(h, [before, after] * dims, mode="reflect")  # the last axis first: all the same
 
 
 def parse_branches(spec: str | Sequence[Branch]) -> list[Branch]:
@@ -64,9 +77,14 @@ class RandomBranches(nn.Module):
     Layers are ``conv_<branch>`` and ``relu_<branch>`` (e.g. ``relu_w11``,
     ``relu_w11d4``). Weights are drawn from N(0, 2/fan_in) (He et al. 2015, so ReLU
     outputs keep the input's scale) with a generator seeded by ``seed``: the same seed
-    gives the same network on every machine. Convolutions are unpadded ("valid"), so no
-    border of zeros leaks into the Gram matrices. ``preprocess`` maps the signal G to
-    the network's input (e.g. waveform -> log-magnitude spectrogram); identity if None.
+    gives the same network on every machine. No border of zeros ever leaks into the Gram
+    matrices: ``edges="valid"`` leaves the convolutions unpadded, so an output exists only
+    where a branch fits whole and the first and last samples are seen by one output where
+    the middle ones are seen by ``width``; ``edges="reflect"`` first mirrors (span − 1) / 2
+    samples at each end of every axis, so every sample is seen by ``width`` outputs and G's
+    ends are held by J like its middle (without it, G's first and last 50 ms of sound kept
+    the start's noise: broadband hiss that neither C nor S has). ``preprocess`` maps the
+    signal G to the network's input (e.g. waveform -> log-magnitude spectrogram).
     """
 
     def __init__(
@@ -76,11 +94,14 @@ class RandomBranches(nn.Module):
         dims: int = 1,
         seed: int = 0,
         preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        edges: str = "valid",
     ) -> None:
         super().__init__()
         if dims not in (1, 2, 3):
             raise NStyleError(f"random networks take 1, 2 or 3 spatial axes, not {dims}")
-        self.dims, self.branches, self.seed = dims, list(branches), seed
+        if edges not in EDGES:
+            raise NStyleError(f"edges must be one of {', '.join(EDGES)}, got {edges!r}")
+        self.dims, self.branches, self.seed, self.edges = dims, list(branches), seed, edges
         self.preprocess_fn = preprocess
         weights = sum(in_channels * b.filters * b.width**dims for b in self.branches)
         check_bytes("the random network's weights", 4 * weights, "use fewer or narrower --branches")
@@ -123,7 +144,7 @@ class RandomBranches(nn.Module):
         for b in self.branches:
             conv_name, relu_name = f"conv_{b.name}", f"relu_{b.name}"
             if conv_name in wanted or relu_name in wanted:
-                a = self.convs[b.name](h)
+                a = self.convs[b.name](mirror(h, b.span, self.dims) if self.edges == "reflect" else h)
                 if conv_name in wanted:
                     out[conv_name] = a
                 if relu_name in wanted:
