@@ -25,13 +25,15 @@ correlation of the first content lead's smoothed energy (beat positions); volume
 in [0, 1] units. **style** — Σ_l ‖Ĝ_l(x) − Ĝ_l(S)‖² / ‖Ĝ_l(S)‖² under a net the run did
 not use (random nets seeded anew; the bundled VGG for volumes), G's as a share of C's.
 Audio also: **rhythm** — the loudness envelope's period in frames (S's, G's); **edges** —
-power above 8 kHz in the louder of G's first and last 50 ms, dB (C's, S's, G's).
+power above 8 kHz in the louder of the first and last 50 ms, dB (C's, S's, G's), and how far
+G's is above the median 50 ms between them (a burst at the ends shows as a rise).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -82,8 +84,8 @@ def pairs(kind: str) -> dict[str, Pair]:
         f = _series_files()
         return {
             "ecg_eeg": (f["ecg"], f["eeg"], {"columns": "I,II,V1,V5", "style_columns": "lead0,lead1,lead2,lead3"}),
-            "ecg_membrane": (f["ecg"], f["membrane"], {"columns": "II", "style_columns": "value"}),
-            "membrane_ecg": (f["membrane"], f["ecg"], {"columns": "value", "style_columns": "II"}),
+            "ecg_membrane": (f["ecg"], f["membrane"], {"columns": "II", "style_columns": "lead0"}),
+            "membrane_ecg": (f["membrane"], f["ecg"], {"columns": "lead0", "style_columns": "II"}),
         }
     d = _volume_dir()
     return {
@@ -97,7 +99,7 @@ STYLIZE: dict[str, Callable[..., Any]] = {
     "audio": nstyle.stylize_audio, "series": nstyle.stylize_series, "volume": nstyle.stylize_volume,
 }
 KEYS = {
-    "audio": ["s", "env_corr", "style_ratio", "period_s", "period_g", "edge_c", "edge_s", "edge_g"],
+    "audio": ["s", "env_corr", "style_ratio", "period_s", "period_g", "edge_c", "edge_s", "edge_g", "edge_rise_g"],
     "series": ["s", "env_corr", "style_ratio"],
     "volume": ["s", "content_mse", "style_ratio"],
 }
@@ -107,7 +109,7 @@ def parse_variant(text: str) -> tuple[str, dict[str, object]]:
     """``NAME:opt=value,...`` -> (NAME, options); numbers become int or float."""
     name, _, opts = text.partition(":")
     out: dict[str, object] = {}
-    for part in filter(None, opts.split(",")):
+    for part in filter(None, re.split(r",(?=\w+=)", opts)):  # a value may hold commas: branches=11:64,11x4:8
         k, _, v = part.partition("=")
         try:
             out[k] = int(v) if v.lstrip("-").isdigit() else float(v)
@@ -164,6 +166,7 @@ def main() -> None:
     p.add_argument("--no-default", action="store_true", help="run only the --variant ones")
     p.add_argument("--out", default="out/balance")
     p.add_argument("--again", action="store_true", help="run again even where a result is kept")
+    p.add_argument("--plot", default=None, help="audio: spectrograms of the first pair's C, S and every variant's G")
     a = p.parse_args()
     known = pairs(a.kind)
     chosen = a.pairs.split(",") if a.pairs else list(known)
@@ -175,7 +178,7 @@ def main() -> None:
         c, s, fixed = known[pair]
         for name, opts in variants:
             path, rec = out / f"{pair}.{name}{EXT[a.kind]}", out / f"{pair}.{name}.json"
-            if a.again or not rec.exists():
+            if a.again or not rec.exists() or not path.exists():
                 t0 = time.perf_counter()
                 result = STYLIZE[a.kind](c, s, **fixed, **opts)
                 result.save(path)
@@ -183,8 +186,17 @@ def main() -> None:
                 info.update(measure(a.kind, c, s, result, path, {**fixed, **opts}))
                 rec.write_text(json.dumps(info))
             info = json.loads(rec.read_text())
+            if a.kind == "audio":  # measures are cheap: always today's
+                info.update(measure(a.kind, c, s, None, path, {**fixed, **opts}))
             rows.append((pair, name, info))
             print(pair, name, {k: round(v, 4) if isinstance(v, float) else v for k, v in info.items()}, flush=True)
+    if a.plot and a.kind == "audio":
+        from nstyle.options import AudioSettings
+        from nstyle.outputs.plots import plot_audio
+
+        c, s, _ = known[chosen[0]]
+        made = [(f"result G ({name})", out / f"{chosen[0]}.{name}.wav") for name, _ in variants]
+        plot_audio(c, s, made[0][1], a.plot, AudioSettings().as_dict(), more=made[1:], result_label=made[0][0])
     keys = KEYS[a.kind]
     print(f"\n| pair | variant | {' | '.join(keys)} |\n|---|---|{'---|' * len(keys)}")
     for pair, name, info in rows:

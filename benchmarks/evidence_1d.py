@@ -25,7 +25,7 @@ from nstyle.kinds.series import estimate_period, series_branches, standardize
 from nstyle.modalities.audio import load_audio, log_magnitude
 from nstyle.modalities.series import load_series
 from nstyle.nets.random import RandomBranches, parse_branches
-from nstyle.options import AudioSettings
+from nstyle.options import DEFAULT_AUDIO_BRANCHES, AudioSettings
 
 AUDIO = AudioSettings()  # nstyle's defaults: rate, n_fft, hop
 
@@ -58,22 +58,26 @@ def period(env: torch.Tensor, floor: float = 0.2) -> int | None:
     return None
 
 
-def edge_db(x: torch.Tensor, rate: int) -> float:
-    """Mean power above 8 kHz in the first and last 50 ms (dB, the louder end)."""
+def band_db(part: torch.Tensor, rate: int) -> float:
+    """Mean power above 8 kHz of a stretch (1, ch, n) of sound (its channels mixed), dB."""
+    spec = torch.fft.rfft(part[0].mean(0) * torch.hann_window(part.shape[-1]))
+    freqs = torch.fft.rfftfreq(part.shape[-1], 1 / rate)
+    return 10 * float(torch.log10(spec.abs().pow(2)[freqs > EDGE_HZ].mean() + 1e-12))
+
+
+def edge_db(x: torch.Tensor, rate: int) -> tuple[float, float]:
+    """Power above 8 kHz in the louder of the first and last 50 ms, and how far that is above
+    the median of the 50 ms stretches between them (dB): a burst at the ends shows as a rise."""
     n = int(EDGE_SECONDS * rate)
-    levels = []
-    for part in (x[..., :n], x[..., -n:]):
-        spec = torch.fft.rfft(part[0].mean(0) * torch.hann_window(part.shape[-1]))
-        freqs = torch.fft.rfftfreq(part.shape[-1], 1 / rate)
-        power = spec.abs().pow(2)[freqs > EDGE_HZ].mean()
-        levels.append(10 * float(torch.log10(power + 1e-12)))
-    return max(levels)
+    ends = max(band_db(x[..., :n], rate), band_db(x[..., -n:], rate))
+    middle = sorted(band_db(x[..., i : i + n], rate) for i in range(n, x.shape[-1] - 2 * n + 1, n))
+    return ends, ends - (middle[len(middle) // 2] if middle else ends)
 
 
 def relative_gram_distance(x: torch.Tensor, s: torch.Tensor, rate: int) -> float:
     """Σ_l ‖Ĝ_l(x) − Ĝ_l(S)‖² / ‖Ĝ_l(S)‖² under nstyle's audio branches seeded with JUDGE_SEED."""
     feats = lambda y: log_magnitude(y, AUDIO.n_fft, AUDIO.hop)  # noqa: E731
-    branches = parse_branches(AUDIO.branches or "")
+    branches = parse_branches(DEFAULT_AUDIO_BRANCHES)  # fixed: the run may add a rhythm branch
     judge = RandomBranches(feats(s).shape[1], branches, seed=JUDGE_SEED)
     with torch.no_grad():
         ax, as_ = judge(feats(x), judge.default_layers()), judge(feats(s), judge.default_layers())
@@ -92,7 +96,8 @@ def audio_measures(content: str, style: str, result: str, rate: int = AUDIO.rate
         "env_corr": corr(envelope(c), envelope(g)),
         "style_c": d_c, "style_g": d_g, "style_ratio": d_g / d_c,
         "period_s": period(envelope(s)), "period_g": period(envelope(g)),
-        "edge_c": edge_db(c, rate), "edge_s": edge_db(s, rate), "edge_g": edge_db(g, rate),
+        "edge_c": edge_db(c, rate)[0], "edge_s": edge_db(s, rate)[0], "edge_g": edge_db(g, rate)[0],
+        "edge_rise_c": edge_db(c, rate)[1], "edge_rise_g": edge_db(g, rate)[1],
     }
 
 
@@ -109,7 +114,8 @@ def audio(a: argparse.Namespace) -> None:
           f"({m['style_ratio']:.2f} of C's)")
     print(f"envelope period (frames): style {m['period_s']}, result {m['period_g']}")
     print(f"power above 8 kHz in the first/last 50 ms (dB): content {m['edge_c']:.1f}, style {m['edge_s']:.1f}, "
-          f"result {m['edge_g']:.1f}")
+          f"result {m['edge_g']:.1f}; above the median 50 ms: content {m['edge_rise_c']:.1f}, "
+          f"result {m['edge_rise_g']:.1f}")
 
 
 def series_measures(

@@ -46,6 +46,19 @@ def option(default: Any, help: str, **kw: Any) -> Any:
     return field(default=default, metadata={"option": Option(help, **kw)})
 
 
+def balance_option() -> Any:
+    """The ``balance`` option of the kinds with random or volume nets (``nstyle.core.balance``)."""
+    return option(
+        "relative", "relative: each cost divided by its size at G = 0 (||a(C)||^2, ||Gram(S)||^2 per layer), so "
+        "one beta means one trade-off for any pair; absolute: the seed's costs as they are", choices=BALANCES,
+    )
+
+
+def weights_help(weights: Mapping[str, float]) -> str:
+    """``beta (default: relative 1, absolute 1000)`` for a table of default β."""
+    return "beta (default: " + ", ".join(f"{k} {w:g}" for k, w in weights.items()) + ")"
+
+
 def option_of(f: dataclasses.Field) -> Option:
     return f.metadata["option"]
 
@@ -75,19 +88,25 @@ MAX_RATE = 768_000
 # coarse + 150 final steps gave J within 3% of 200 single-scale steps in 9% less time,
 # with visibly larger-scale texture); everything finer is redone at the next scale anyway.
 DEFAULT_SCALE_STEPS = 50
-# One wide layer of 4096 filters of 11 frames over the log-magnitude STFT (Ulyanov &
-# Lebedev's setting), plus a dilated branch of 1024 filters spanning 41 frames (about
-# 0.5 s at 22.05 kHz, hop 256) for rhythm-scale structure.
 # Ulyanov's 4096 filters of 11 frames (0.13 s at 22.05 kHz, hop 256), plus 1024 spanning 41
-# frames (0.48 s) for the slower texture; nstyle.kinds.audio may add one for a slow rhythm.
+# frames (0.48 s) for the slower texture and rhythm (beeps that repeat within it).
 DEFAULT_AUDIO_BRANCHES = "11:4096,11x4:1024"
 DEFAULT_VOLUME_BRANCHES = "3:64,3x2:64,3x4:64"
 AUDIO_MODES = ("waveform", "magnitude")
 VOLUME_NETS = ("triplanar", "inflated", "random")
-# β for volumes depends on the net (README, Volumes): with the VGG nets β = 10 or 1000
-# wiped out the anatomy of nibabel's anatomical.nii, 0.1 keeps it; the random net's Grams
-# are smaller, and β = 10 takes its style while keeping content as well.
-VOLUME_STYLE_WEIGHTS = {"triplanar": 0.1, "inflated": 0.1, "random": 10.0}
+# Default β per balance (nstyle.core.balance; the kinds below default to relative, where
+# both costs are relative errors and α = 1). Relative: calibrated on real pairs of each
+# kind with benchmarks/balance.py (README, "Sound and time series" and "Volumes"): the
+# largest β that kept the content on every pair. Absolute: the values calibrated before
+# (β = 10³ for sound kept speech under a noise style but erased it under a tonal one).
+AUDIO_STYLE_WEIGHTS = {"relative": 3.0, "absolute": 1e3}
+SERIES_STYLE_WEIGHTS = {"relative": 1.0, "absolute": 10.0}
+# Volumes, by net as well: with the VGG nets and absolute costs β = 10 or 1000 wiped out
+# the anatomy of nibabel's anatomical.nii, 0.1 kept it; the random net's Grams are smaller.
+VOLUME_STYLE_WEIGHTS = {
+    "relative": {"triplanar": 0.05, "inflated": 0.03, "random": 0.3},
+    "absolute": {"triplanar": 0.1, "inflated": 0.1, "random": 10.0},
+}
 IMAGE_NETS = ("vgg16", "vgg19")
 POOLINGS = ("max", "avg")
 
@@ -130,10 +149,6 @@ class Settings:
     )
     content_weight: float | None = option(None, "alpha, the weight of J_content", type=float)
     style_weight: float | None = option(None, "beta, the weight of J_style", type=float)
-    balance: str = option(
-        "relative", "relative: each cost divided by its size at G = 0 (||a(C)||^2, ||Gram(S)||^2 per layer), so "
-        "one beta means one trade-off for any pair; absolute: the seed's costs as they are", choices=BALANCES,
-    )
     content_layer: str | None = option(None, "layer whose activations define content")
     style_layers: str | None = option(None, "layers whose Gram matrices define style, as layer:lambda,...")
     tv_weight: float = option(0.0, "total-variation smoothing weight")
@@ -170,7 +185,6 @@ class Settings:
             raise NStyleTypeError(f"device must be a name such as cpu or cuda, got {self.device!r}")
         v.check_choice("precision", self.precision, PRECISIONS)
         v.check_choice("style loss", self.style_loss, tuple(STYLE_LOSSES))
-        v.check_choice("balance", self.balance, BALANCES)
         for what, w in (("content weight", self.content_weight), ("style weight", self.style_weight)):
             if w is not None:
                 v.check_weight(what, w)
@@ -247,12 +261,6 @@ class ImageSettings(Settings):
     # Calibrated with those λ on the activation-normalised bundled VGG16 (README, "Defaults";
     # benchmarks/pictures.py and the sweep benchmarks/calibrate.py).
     style_weight: float | None = option(5e7, "beta, the weight of J_style", type=float)
-    # The image defaults (layers, λ, β) were calibrated on the seed's own costs (issue 11's
-    # study); ``relative`` is there for a pair whose style is far darker or louder than usual.
-    balance: str = option(
-        "absolute", "absolute: the seed's costs as they are; relative: each cost divided by its size at G = 0 "
-        "(||a(C)||^2, ||Gram(S)||^2 per layer), so one beta means one trade-off for any pair", choices=BALANCES,
-    )
     content_layer: str | None = option(IMAGE_CONTENT_LAYER, "layer whose activations define content")
     style_layers: str | None = option(
         IMAGE_STYLE_LAYERS, "layers whose Gram matrices define style, with their weights lambda"
@@ -294,7 +302,11 @@ class SignalSettings(Settings):
     init: Any = option(
         "noise", "starting G (noise at the data's own scale)", group="optimisation", choices=v.NAMED_INITS
     )
-    content_weight: float | None = option(None, "alpha (default: 1 / elements of the content layer)", type=float)
+    content_weight: float | None = option(
+        None, "alpha (default: 1 under the relative balance, 1 / elements of the content layer under absolute)",
+        type=float,
+    )
+    balance: str = balance_option()
     content_layer: str | None = option(None, "default: the first branch's relu")
     style_layers: str | None = option(None, "layer:lambda list; default: every branch's relu, lambda 1")
     branches: str | None = option(None, "random conv branches, width[xdilation]:filters, comma-separated")
@@ -305,6 +317,7 @@ class SignalSettings(Settings):
         if self.branches is not None:
             parse_branches(self.branches)  # an empty --branches= is an error, not the default
         v.check_count("net seed", self.net_seed, 0, MAX_SEED)
+        v.check_choice("balance", self.balance, BALANCES)
         if self.mask is not None:
             raise NStyleError(f"--mask is for images and volumes, not for a {self.kind}")
         return self
@@ -316,17 +329,14 @@ class AudioSettings(SignalSettings):
 
     kind: ClassVar[str] = "audio"
 
-    # Under the relative balance (nstyle.core.balance) both costs are relative errors and
-    # α = 1; β = 1 was calibrated on six pairs of speech, noise, tones and melody
-    # (benchmarks/balance_1d.py; README, "Sound and time series").
-    style_weight: float | None = option(1.0, "beta, the weight of J_style", type=float)
+    style_weights: ClassVar[dict[str, float]] = AUDIO_STYLE_WEIGHTS
+    style_weight: float | None = option(None, weights_help(AUDIO_STYLE_WEIGHTS), type=float)
     scales: str | None = option(
         "none", "coarse-to-fine over time (magnitude mode): auto (from 64 frames up by sqrt(2)), none, or frame counts",
         group="speed and scale",
     )
     branches: str | None = option(
-        None, "random conv branches, width[xdilation]:filters, comma-separated (default: 11:4096,11x4:1024, "
-        "plus 11xD:1024 spanning two periods of a style whose loudness repeats more slowly)"
+        DEFAULT_AUDIO_BRANCHES, "random conv branches, width[xdilation]:filters, comma-separated"
     )
     rate: int = option(22050, "sample rate everything is resampled to", group="audio")
     mode: str = option(
@@ -363,7 +373,8 @@ class SeriesSettings(SignalSettings):
 
     kind: ClassVar[str] = "series"
 
-    style_weight: float | None = option(10.0, "beta, the weight of J_style", type=float)
+    style_weights: ClassVar[dict[str, float]] = SERIES_STYLE_WEIGHTS
+    style_weight: float | None = option(None, weights_help(SERIES_STYLE_WEIGHTS), type=float)
     scales: str | None = option(
         "none", "coarse-to-fine over time: auto (from 256 samples up by sqrt(2)), none, or lengths like 1024,2048",
         group="speed and scale",
@@ -394,10 +405,16 @@ class VolumeSettings(Settings):
         "none", "coarse-to-fine over all axes: auto (from 32 voxels up by sqrt(2)), none, or long sides like 32,64",
         group="speed and scale",
     )
-    content_weight: float | None = option(None, "alpha (default: 1 / elements of the content layers)", type=float)
-    style_weight: float | None = option(
-        None, "beta (default: " + ", ".join(f"{k} {w:g}" for k, w in VOLUME_STYLE_WEIGHTS.items()) + ")", type=float,
+    content_weight: float | None = option(
+        None, "alpha (default: 1 under the relative balance, 1 / elements of the content layers under absolute)",
+        type=float,
     )
+    style_weight: float | None = option(
+        None, "beta (default: " + "; ".join(
+            f"{b}: " + ", ".join(f"{k} {w:g}" for k, w in table.items()) for b, table in VOLUME_STYLE_WEIGHTS.items()
+        ) + ")", type=float,
+    )
+    balance: str = balance_option()
     content_layer: str | None = option(None, "default relu3_1 (VGG nets), the first branch (random)")
     style_layers: str | None = option(None, "default relu1_1,relu2_1,relu3_1 (VGG nets), every branch (random)")
     net: str = option(
@@ -420,6 +437,7 @@ class VolumeSettings(Settings):
         super().validate()
         parse_branches(self.branches)
         v.check_choice("volume net", self.net, VOLUME_NETS)
+        v.check_choice("balance", self.balance, BALANCES)
         v.parse_window(self.window)
         v.check_choice("pooling", self.pooling, POOLINGS)
         v.check_count("net seed", self.net_seed, 0, MAX_SEED)

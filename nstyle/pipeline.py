@@ -195,7 +195,7 @@ def build_objective(
         if side is not None:
             objective: StyleObjective | TiledObjective = TiledObjective(
                 network.model, c, styles[0], network.content_layers, network.style_weights, alpha, beta,
-                settings.tv_weight, precision=settings.precision, tile=side, balance=settings.balance,
+                settings.tv_weight, precision=settings.precision, tile=side, balance=balance_of(settings),
             )
             return objective, alpha
     regions = None
@@ -205,7 +205,7 @@ def build_objective(
     objective = StyleObjective(
         network.model, c, styles, network.content_layers, network.style_weights, alpha, beta, settings.tv_weight,
         precision=settings.precision, style_blend=parse_blend(settings.style_blend, len(styles)),
-        style_loss=settings.style_loss, regions=regions, balance=settings.balance,
+        style_loss=settings.style_loss, regions=regions, balance=balance_of(settings),
     )
     return objective, alpha
 
@@ -213,7 +213,13 @@ def build_objective(
 def default_alpha(modality: Modality, network: Network, at: Signals, settings: Settings) -> float:
     """α when none is given: 1 under the relative balance (J_content is already a relative
     error, whatever the size of the signal), else the kind's rule for the absolute costs."""
-    return 1.0 if settings.balance == "relative" else modality.content_weight(network, at.content)
+    return 1.0 if balance_of(settings) == "relative" else modality.content_weight(network, at.content)
+
+
+def balance_of(settings: Settings) -> str:
+    """The run's balance: the kinds with random or volume nets choose (``--balance``);
+    images keep the seed's absolute costs, on which their layers and β were calibrated."""
+    return str(getattr(settings, "balance", "absolute"))
 
 
 def start_at_scale(modality: Modality, at: Signals, settings: Settings, previous: torch.Tensor | None) -> torch.Tensor:

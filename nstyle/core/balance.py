@@ -4,19 +4,21 @@
 
     J = α · ½‖a(C) − a(G)‖² + β · Σ_l λ_l · d_l(S, G)
 
-``relative`` (each cost divided by its size at "nothing", all-zero activations of G):
+``relative`` (each cost divided by the size of what it measures):
 
-    J = α · ½‖a(C) − a(G)‖² / ‖a(C)‖² + β · Σ_l λ_l · d_l(S, G) / d_l(S, 0)
+    J = α · ½‖a(C) − a(G)‖² / ‖a(C)‖² + β · Σ_l λ_l · d_l(S, G) / d_l(S, C)
 
-With the Gram loss d_l(S, 0) = ‖Ĝ_l(S)‖², so each style layer counts by its *relative*
-Gram error and the content by its relative activation error. In the seed's terms this is
-the same J with α' = α / ‖a(C)‖² and λ'_l = λ_l / ‖Ĝ_l(S)‖²: the formulas are untouched,
-the weights are read off the data. Why: a Gram distance grows with the fourth power of
-the features' size and the content cost with the square, so under ``absolute`` a loud,
-tonal style (a ring tone's few strong bins) outweighs a quiet speech's content by orders
-of magnitude and erases it, while the same β under a soft noise style keeps it (README,
-"Sound and time series"). Under ``relative`` both costs are 1/2 resp. Σλ at G = 0 whatever
-the signals' loudness or spectrum, and one β means one trade-off.
+With the Gram loss d_l(S, G) = ‖Ĝ_l(S) − Ĝ_l(G)‖². The content counts by its relative
+activation error (½ at G = 0) and each style layer by the share of C's own distance from S
+that G still has (1 at G = C, whatever that distance is). In the seed's terms this is the
+same J with α' = α / ‖a(C)‖² and λ'_l = λ_l / d_l(S, C): the formulas are untouched, the
+weights are read off the data. Why: a Gram distance grows with the fourth power of the
+features' size and the content cost with the square, so under ``absolute`` a loud, tonal
+style (a ring tone's few strong bins) outweighed a quiet speech's content by orders of
+magnitude and erased it, while the same β under a soft noise style kept it; dividing by
+‖Ĝ_l(S)‖² instead of d_l(S, C) still let a melody's far-off Grams (40 times the speech's
+relative gap) erase it in the style of speech (benchmarks/balance.py; README, "Sound and
+time series"). Without a content (texture synthesis) d_l(S, 0) = ‖Ĝ_l(S)‖² is used.
 """
 
 from __future__ import annotations

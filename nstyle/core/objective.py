@@ -89,24 +89,28 @@ class StyleObjective:
                 if content is not None
                 else {}
             )
-            # Relative balance: each cost divided by its size at "nothing" (all-zero
-            # activations of G), so that α and β mean the same for a loud or a quiet,
-            # tonal or noisy C and S (see ``balance_norms``).
+            # Relative balance (nstyle.core.balance): J_content divided by ‖a(C)‖², each style
+            # layer's distance by the distance C itself has from the target (G = C costs Σλ).
             self.content_norm, self.style_norms = 1.0, dict.fromkeys(self.style_weights, 1.0)
             if self.balance == "relative":
                 self.content_norm = content_norm(self.content_targets.values())
+                ref = self.features(content, list(self.style_weights)) if content is not None else None
                 self.style_norms = {
-                    n: self._silence_distance(n, acts[0][n]) for n in self.style_weights
+                    n: self._start_distance(n, ref[n] if ref is not None else torch.zeros_like(acts[0][n]))
+                    for n in self.style_weights
                 }
 
-    def _silence_distance(self, name: str, a: torch.Tensor) -> float:
-        """d(target, stats(0)) for layer ``name``: how far silence is from the style target
-        (‖Ĝ(S)‖² for Gram matrices); the share-weighted mean over regions with a mask."""
-        zero = self.style_loss.stats(torch.zeros_like(a))
+    def _start_distance(self, name: str, a: torch.Tensor) -> float:
+        """d(target, stats(a)) for layer ``name`` and C's activations ``a`` (all-zero ones
+        without a content): how far the content starts from the style; with regions, the
+        share-weighted mean of each region's distance over its own positions."""
+        loss = self.style_loss
         if self.regions is None:
-            return norm_or_one(float(self.style_loss.distance(self.style_targets[name], zero)))
-        parts = [share * float(self.style_loss.distance(t[name], zero))
-                 for t, share in zip(self.region_targets, self.region_shares)]
+            return norm_or_one(float(loss.distance(self.style_targets[name], loss.stats(a))))
+        parts = [
+            share * float(loss.distance(t[name], loss.stats(a, self._region_weights(r, tuple(a.shape[2:])))))
+            for r, (t, share) in enumerate(zip(self.region_targets, self.region_shares))
+        ]
         return norm_or_one(sum(parts) / max(sum(self.region_shares), 1e-12))
 
     def _target(self, acts: list[torch.Tensor], blend: Sequence[float] | None) -> dict[str, torch.Tensor]:

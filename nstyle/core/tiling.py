@@ -331,11 +331,16 @@ class TiledObjective:
             self.style_targets = {n: (grams[n] / (2.0 * counts[n] * grams[n].shape[-1])) for n in grams}
             self.content_shape = tuple(content.shape[2:]) if content is not None else None
             self.content_targets = self._stitch(content, self.content_layers) if content is not None else {}
-        # nstyle.core.balance: the same divisors as StyleObjective's (‖a(C)‖², ‖Ĝ_l(S)‖²)
+        # nstyle.core.balance: the same divisors as StyleObjective's (‖a(C)‖², ‖Ĝ_l(S) − Ĝ_l(C)‖²)
         self.content_norm, self.style_norms = 1.0, dict.fromkeys(self.style_weights, 1.0)
         if check_balance(balance) == "relative":
             self.content_norm = content_norm(self.content_targets.values())
-            self.style_norms = {n: norm_or_one(float(t.pow(2).sum())) for n, t in self.style_targets.items()}
+            gap = dict(self.style_targets)  # from silence, where there is no content
+            if content is not None:
+                with torch.no_grad():
+                    grams_c, counts_c, _ = self._statistics(content, list(self.style_weights))
+                gap = {n: self.style_targets[n] - g / (2.0 * counts_c[n] * g.shape[-1]) for n, g in grams_c.items()}
+            self.style_norms = {n: norm_or_one(float(d.pow(2).sum())) for n, d in gap.items()}
         self.layers = sorted(used)
 
     # -- tiles and crops ----------------------------------------------------------------

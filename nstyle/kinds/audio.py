@@ -19,22 +19,17 @@ import torch
 
 from ..core.multiscale import shrink
 from ..errors import NStyleError
-from ..nets.random import Branch, RandomBranches, parse_branches
-from ..options import DEFAULT_AUDIO_BRANCHES, AudioSettings
+from ..nets.random import RandomBranches, parse_branches
+from ..options import AudioSettings
 from ..outputs.atomic import check_writable
 from ..resources import check_elements
 from ..validators import check_extension, layer_weights, parse_blend
-from .base import Network, Result, Signals, declared_style_weight, per_element_alpha, sequence_start
-from .series import autocorrelation_peak, branches_text
+from .base import Network, Result, Signals, declared_style_weight, per_element_alpha, sequence_start, settings_default
 
 # Coarse-to-fine over STFT frames (magnitude mode) starts at 64 frames: 0.74 s at
 # 22.05 kHz with hop 256, still several spans of the default 41-frame dilated branch.
 COARSEST_FRAMES = 64
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")  # what save_audio writes
-# A style whose loudness repeats more slowly (a busy tone: on/off every 0.5 s) gets one more
-# branch of 11 taps spanning about two of its periods: a Gram matrix only holds a rhythm
-# whose whole on-off-on cycle fits inside one filter's span.
-RHYTHM_WIDTH, RHYTHM_FILTERS, RHYTHM_PERIODS = 11, 1024, 2
 
 
 @dataclass
@@ -51,29 +46,6 @@ def match_channels(s: torch.Tensor, channels: int) -> torch.Tensor:
     if s.shape[1] == channels:
         return s
     return s.mean(dim=1, keepdim=True).expand(-1, channels, -1).contiguous()
-
-
-def spectral(x: torch.Tensor, settings: AudioSettings) -> torch.Tensor:
-    """A signal of the run as log-magnitude frames (N, ch·F, frames): waveforms are
-    transformed, magnitude mode's signals already are."""
-    from ..modalities.audio import log_magnitude
-
-    return log_magnitude(x, settings.n_fft, settings.hop) if settings.mode == "waveform" else x
-
-
-def rhythm_branches(base: list[Branch], loudness: Sequence[torch.Tensor], frames: int) -> list[Branch]:
-    """``base``, plus a branch of ``RHYTHM_WIDTH`` taps spanning about ``RHYTHM_PERIODS``
-    periods of the slowest repeating loudness among the styles' (each (1, 1, frames)), where
-    that is wider than ``base``'s widest branch; its span is cut to ``frames`` (the shortest
-    signal), and no branch is added where the cut leaves it no wider."""
-    periods = [p for p in (autocorrelation_peak(x.double(), min_lag=3) for x in loudness) if p is not None]
-    widest = max(b.span for b in base)
-    if not periods:
-        return base
-    want = RHYTHM_PERIODS * max(periods)
-    dilation = min(-(-(want - 1) // (RHYTHM_WIDTH - 1)), (frames - 1) // (RHYTHM_WIDTH - 1))
-    extra = Branch(RHYTHM_WIDTH, RHYTHM_FILTERS, max(dilation, 1))
-    return [*base, extra] if extra.span > widest else base
 
 
 class AudioModality:
@@ -111,7 +83,7 @@ class AudioModality:
         return Signals(c, s, meta, source=sigs[0].source, style_sources=[x.source for x in sigs[1:]])
 
     def _frames_fit(self, sigs: list[Any], settings: AudioSettings) -> None:
-        span = max(b.span for b in parse_branches(settings.branches or DEFAULT_AUDIO_BRANCHES))
+        span = max(b.span for b in parse_branches(settings.branches or settings_default(settings, "branches")))
         for sig in sigs:
             n = 1 + sig.tensor.shape[-1] // settings.hop
             # the complex STFT, its magnitude and its log: four floats per frame and bin
@@ -134,12 +106,7 @@ class AudioModality:
         # never leave the valid (non-negative) domain, which L-BFGS otherwise exploits.
         waveform = settings.mode == "waveform"
         spectrum = (lambda x: log_magnitude(x, settings.n_fft, settings.hop)) if waveform else torch.abs
-        if settings.branches:
-            branches = parse_branches(settings.branches)
-        else:
-            loudness = [spectral(x, settings).mean(dim=1, keepdim=True) for x in signals.styles]
-            fit = min(x.shape[-1] for x in [spectral(signals.content, settings), *loudness])
-            branches = rhythm_branches(parse_branches(DEFAULT_AUDIO_BRANCHES), loudness, fit)
+        branches = parse_branches(settings.branches or settings_default(settings, "branches"))
         net = RandomBranches(
             n_bins, branches, dims=1, seed=settings.net_seed, preprocess=spectrum, edges="reflect"
         ).to(device)
@@ -147,7 +114,7 @@ class AudioModality:
         layers = layer_weights(settings.style_layers, net.default_layers())
         net.check_layers([content_layer, *layers])
         min_side = settings.n_fft // 2 + 1 if waveform else net.max_span
-        return Network(net, [content_layer], layers, min_side=min_side, options={"branches": branches_text(branches)})
+        return Network(net, [content_layer], layers, min_side=min_side)
 
     def style_weight(self, settings: AudioSettings) -> float:
         return declared_style_weight(settings)

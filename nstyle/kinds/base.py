@@ -166,8 +166,14 @@ def settings_default(settings: Settings, name: str) -> Any:
 
 
 def declared_style_weight(settings: Settings) -> float:
-    """β: the settings' own, or the default declared for the kind (``nstyle.options``)."""
-    return float(settings_default(settings, "style_weight") if settings.style_weight is None else settings.style_weight)
+    """β: the settings' own, or the default declared for the kind (``nstyle.options``), per
+    balance where the kind declares a table of them (``style_weights``)."""
+    if settings.style_weight is not None:
+        return float(settings.style_weight)
+    table = getattr(settings, "style_weights", None)
+    if table is not None:
+        return float(table[settings.balance])
+    return float(settings_default(settings, "style_weight"))
 
 
 def sequence_start(content: torch.Tensor, style: torch.Tensor, settings: Settings) -> torch.Tensor:

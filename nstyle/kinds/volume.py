@@ -135,7 +135,9 @@ class VolumeModality:
         return Network(model, content_layers, layers, min_side=min_side)
 
     def style_weight(self, settings: VolumeSettings) -> float:
-        return VOLUME_STYLE_WEIGHTS[settings.net] if settings.style_weight is None else float(settings.style_weight)
+        if settings.style_weight is not None:
+            return float(settings.style_weight)
+        return VOLUME_STYLE_WEIGHTS[settings.balance][settings.net]
 
     def content_weight(self, network: Network, content: torch.Tensor) -> float:
         return per_element_alpha(network, content)

@@ -37,14 +37,17 @@ def save_figure(plt, fig, path: str | Path) -> Path:
 
 
 def plot_audio(
-    content: str | Path, style: str | Path, result: str | Path, path: str | Path, options: dict[str, Any]
+    content: str | Path, style: str | Path, result: str | Path, path: str | Path, options: dict[str, Any],
+    more: Sequence[tuple[str, str | Path]] = (), result_label: str = "result G",
 ) -> Path:
-    """Log-magnitude spectrograms of C, S and G (first channel), one above the other."""
+    """Log-magnitude spectrograms of C, S and G (a mono mix), one above the other; ``more``
+    adds (label, file) rows below, e.g. the same pair under other settings."""
     from ..modalities.audio import load_audio, log_magnitude
 
     rate, n_fft, hop = options["rate"], options["n_fft"], options["hop"]
-    plt, fig, axes = _figure(3)
-    for ax, (label, src) in zip(axes, (("content C", content), ("style S", style), ("result G", result))):
+    rows = [("content C", content), ("style S", style), (result_label, result), *more]
+    plt, fig, axes = _figure(len(rows))
+    for ax, (label, src) in zip(axes, rows):
         sig = load_audio(src, rate=rate, mono=True, max_seconds=options.get("max_seconds"))
         spec = log_magnitude(sig.tensor, n_fft, hop)[0].numpy()
         seconds = sig.tensor.shape[-1] / rate
