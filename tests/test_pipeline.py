@@ -107,6 +107,38 @@ def test_shrink_is_the_cell_mean_in_1d_and_3d():
     torch.testing.assert_close(shrink(v, (2, 3, 4)), expected)
 
 
+def test_each_balance_has_its_own_defaults_and_the_record_repeats_the_run(ecg_eeg):
+    """Relative: α = 1, β from the kind's relative table, J_style = Σλ at G = C; absolute: the
+    seed's costs with α = 1/elements and the former β. The result's options (what OUT.toml
+    holds) name the balance and the α and β used, and running them again gives the same J."""
+    from nstyle.core.balance import BALANCES
+    from nstyle.options import SERIES_STYLE_WEIGHTS, VOLUME_STYLE_WEIGHTS
+    from nstyle.pipeline import build_objective
+
+    ecg, eeg = ecg_eeg
+    kind = MODALITIES["series"]
+    for balance in BALANCES:
+        settings = SETTINGS["series"](balance=balance, branches="5:32,5x4:32").validate()
+        signals = kind.load(ecg, [eeg], settings, torch.device("cpu"))
+        network = kind.network(signals, settings, torch.device("cpu"))
+        objective, alpha = build_objective(kind, network, signals, settings)
+        assert objective.beta == SERIES_STYLE_WEIGHTS[balance]
+        if balance == "relative":
+            assert alpha == 1.0
+            assert float(objective(signals.content).style) == pytest.approx(2.0, rel=1e-5)  # λ = 1, 1
+        else:
+            assert alpha == pytest.approx(1.0 / (32 * (2000 - 4)))
+            assert objective.style_norms == {"relu_w5": 1.0, "relu_w5d4": 1.0}
+    assert MODALITIES["volume"].style_weight(SETTINGS["volume"](net="random", balance="absolute")) == 10.0
+    assert MODALITIES["volume"].style_weight(SETTINGS["volume"]()) == VOLUME_STYLE_WEIGHTS["relative"]["triplanar"]
+    r = nstyle.stylize_series(ecg, eeg, steps=3, branches="5:32,5x4:32")
+    assert (r.options["balance"], r.options["content_weight"], r.options["style_weight"]) == (
+        "relative", 1.0, SERIES_STYLE_WEIGHTS["relative"])
+    again = nstyle.stylize_series(ecg, eeg, **{k: r.options[k] for k in ("balance", "content_weight", "style_weight",
+                                                                       "steps", "branches")})
+    assert again.best.total == pytest.approx(r.best.total, rel=1e-6)
+
+
 @pytest.mark.slow
 def test_series_coarse_to_fine_runs_over_time_and_lowers_j(ecg_eeg):
     ecg, eeg = ecg_eeg
