@@ -20,7 +20,8 @@ adds one; ``--no-default`` drops the defaults) runs every pair once; results are
 --out/KIND and reused unless --again.
 
 Measures (``evidence_1d`` for sound and series): **content** — audio: correlation of G's
-frame loudness envelope with C's (the words are still there where it is >= 0.6); series:
+frame loudness envelope with C's (the words are still there where it is >= 0.6), and of
+the log-magnitude spectrograms (pitch lines of a content whose loudness is flat); series:
 correlation of the first content lead's smoothed energy (beat positions); volume: MSE to C
 in [0, 1] units. **style** — Σ_l ‖Ĝ_l(x) − Ĝ_l(S)‖² / ‖Ĝ_l(S)‖² under a net the run did
 not use (random nets seeded anew; the bundled VGG for volumes), G's as a share of C's.
@@ -99,7 +100,10 @@ STYLIZE: dict[str, Callable[..., Any]] = {
     "audio": nstyle.stylize_audio, "series": nstyle.stylize_series, "volume": nstyle.stylize_volume,
 }
 KEYS = {
-    "audio": ["s", "env_corr", "style_ratio", "period_s", "period_g", "edge_c", "edge_s", "edge_g", "edge_rise_g"],
+    "audio": [
+        "s", "env_corr", "spec_corr", "style_ratio", "period_s", "period_g",
+        "edge_c", "edge_s", "edge_g", "edge_rise_g",
+    ],
     "series": ["s", "env_corr", "style_ratio"],
     "volume": ["s", "content_mse", "style_ratio"],
 }

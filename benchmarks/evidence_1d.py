@@ -5,7 +5,8 @@
 
 Audio: style = distance of the per-frequency mean log-magnitude to S's (G's vs C's), and
 Σ_l ‖Ĝ_l(x) − Ĝ_l(S)‖² / ‖Ĝ_l(S)‖² under the audio branches seeded independently of the
-run's net; content = correlation of the frame loudness envelope of G with C's; rhythm =
+run's net; content = correlation of the frame loudness envelope of G with C's (and of the
+whole log-magnitude spectrograms: a steady-loudness content's pitch lines); rhythm =
 the envelope's autocorrelation period (S's, G's); edges = power above 8 kHz in the first
 and last 50 ms (``benchmarks/balance.py`` runs these over six pairs).
 Series: style = Σ over branches of ‖Ĝ(x) − Ĝ(S)‖² / ‖Ĝ(S)‖² under a random network seeded
@@ -92,8 +93,9 @@ def audio_measures(content: str, style: str, result: str, rate: int = AUDIO.rate
     """The figures of benchmarks/balance_1d.py for one result (mono mixes of each file)."""
     c, s, g = (load_audio(p, rate=rate, mono=True).tensor for p in (content, style, result))
     d_c, d_g = relative_gram_distance(c, s, rate), relative_gram_distance(g, s, rate)
+    spectrogram = lambda x: log_magnitude(x, AUDIO.n_fft, AUDIO.hop)[0]  # noqa: E731
     return {
-        "env_corr": corr(envelope(c), envelope(g)),
+        "env_corr": corr(envelope(c), envelope(g)), "spec_corr": corr(spectrogram(c), spectrogram(g)),
         "style_c": d_c, "style_g": d_g, "style_ratio": d_g / d_c,
         "period_s": period(envelope(s)), "period_g": period(envelope(g)),
         "edge_c": edge_db(c, rate)[0], "edge_s": edge_db(s, rate)[0], "edge_g": edge_db(g, rate)[0],
@@ -110,6 +112,7 @@ def audio(a: argparse.Namespace) -> None:
     print(f"spectral profile distance to S: content {d_c:.3f}, result {d_g:.3f} ({d_g / d_c:.2f} of C's)")
     print(f"loudness envelope correlation G~C: {corr(env(c), env(g)):.3f}")
     m = audio_measures(a.content, a.style, a.result, a.rate)
+    print(f"log-magnitude spectrogram correlation G~C: {m['spec_corr']:.3f}")
     print(f"Gram distance to S (independent net, relative): content {m['style_c']:.4g}, result {m['style_g']:.4g} "
           f"({m['style_ratio']:.2f} of C's)")
     print(f"envelope period (frames): style {m['period_s']}, result {m['period_g']}")
