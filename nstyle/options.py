@@ -49,7 +49,7 @@ def option(default: Any, help: str, **kw: Any) -> Any:
 def balance_option() -> Any:
     """The ``balance`` option of the kinds with random or volume nets (``nstyle.core.balance``)."""
     return option(
-        "relative", "relative: each cost divided by its size at G = 0 (||a(C)||^2, ||Gram(S)||^2 per layer), so "
+        "relative", "relative: J_content divided by ||a(C)||^2 and each style layer by C's own distance from S, so "
         "one beta means one trade-off for any pair; absolute: the seed's costs as they are", choices=BALANCES,
     )
 

@@ -44,35 +44,25 @@ class SeriesMeta:
 
 
 def estimate_period(x: torch.Tensor, min_lag: int = 8) -> int:
-    """The dominant period in samples of (1, leads, T): the highest autocorrelation peak
-    (``autocorrelation_peak``), or T/4 when nothing periodic stands out."""
-    peak = autocorrelation_peak(x, min_lag)
-    return max(min_lag, x.shape[-1] // 4) if peak is None else peak
-
-
-def autocorrelation_peak(x: torch.Tensor, min_lag: int = 8, floor: float = 0.2) -> int | None:
-    """The repetition period in samples of (1, leads, T), or None where there is none.
+    """The dominant period in samples of (1, leads, T): the highest autocorrelation peak.
 
     Computed with an FFT on the lead-averaged, mean-removed signal; lags from
-    ``min_lag`` to T/2 are searched, after the autocorrelation first drops below 0 (the
-    initial decay of a smooth signal is not a period). The answer is the first local
-    maximum within 80 % of the highest (the fundamental, not a multiple); None where the
-    highest is below ``floor`` or the signal is constant.
+    ``min_lag`` to T/2 are searched. Returns T/4 when nothing periodic stands out.
     """
     v = x[0].double()
     v = (v - v.mean(dim=-1, keepdim=True)) / v.std(dim=-1, keepdim=True).clamp_min(1e-12)
     t = v.shape[-1]
     spec = torch.fft.rfft(v, n=2 * t)
     ac = torch.fft.irfft(spec * spec.conj(), n=2 * t)[..., :t].mean(dim=0)
-    if float(ac[0]) <= 1e-12:
-        return None
-    ac = ac / ac[0]
+    ac = ac / ac[0].clamp_min(1e-12)
+    # Skip the initial decay of a smooth signal: search only after ac first drops below 0.
     below = torch.nonzero(ac[min_lag:] < 0)
     lo = min_lag + (int(below[0]) if below.numel() else 0)
     hi = max(lo + 1, t // 2)
     window = ac[lo:hi]
-    if window.numel() == 0 or float(window.max()) < floor:
-        return None
+    if window.numel() == 0 or float(window.max()) < 0.2:
+        return max(min_lag, t // 4)
+    # The first local maximum that is close to the global one: the fundamental, not a multiple.
     peak = float(window.max())
     for i in range(1, window.numel() - 1):
         if window[i] >= window[i - 1] and window[i] >= window[i + 1] and window[i] >= 0.8 * peak:

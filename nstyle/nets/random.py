@@ -50,7 +50,7 @@ def mirror(h: torch.Tensor, span: int, dims: int) -> torch.Tensor:
     before, after = (span - 1) // 2, span - 1 - (span - 1) // 2
     if before == after == 0:
         return h
-    return F.pad(h, [before, after] * dims, mode="reflect")  # the last axis first: all the same
+    return F.pad(h, [before, after] * dims, mode="reflect")  # the same pads on each of the last dims axes
 
 
 def parse_branches(spec: str | Sequence[Branch]) -> list[Branch]:
@@ -81,10 +81,11 @@ class RandomBranches(nn.Module):
     matrices: ``edges="valid"`` leaves the convolutions unpadded, so an output exists only
     where a branch fits whole and the first and last samples are seen by one output where
     the middle ones are seen by ``width``; ``edges="reflect"`` first mirrors (span − 1) / 2
-    samples at each end of every axis, so every sample is seen by ``width`` outputs and G's
-    ends are held by J like its middle (without it, G's first and last 50 ms of sound kept
-    the start's noise: broadband hiss that neither C nor S has). ``preprocess`` maps the
-    signal G to the network's input (e.g. waveform -> log-magnitude spectrogram).
+    samples at each end of every axis, so the end samples are seen by ``width − 1`` outputs
+    (the mirror does not repeat the end sample itself) and G's ends are held by J like its
+    middle (without it, G's first and last 50 ms of sound kept the start's noise: broadband
+    hiss that neither C nor S has). ``preprocess`` maps the signal G to the network's input
+    (e.g. waveform -> log-magnitude spectrogram).
     """
 
     def __init__(
