@@ -46,10 +46,10 @@ def option(default: Any, help: str, **kw: Any) -> Any:
     return field(default=default, metadata={"option": Option(help, **kw)})
 
 
-def balance_option() -> Any:
+def balance_option(default: str = "relative") -> Any:
     """The ``balance`` option of the kinds with random or volume nets (``nstyle.core.balance``)."""
     return option(
-        "relative", "relative: J_content divided by ||a(C)||^2 and each style layer by C's own distance from S, so "
+        default, "relative: J_content divided by ||a(C)||^2 and each style layer by C's own distance from S, so "
         "one beta means one trade-off for any pair; absolute: the seed's costs as they are", choices=BALANCES,
     )
 
@@ -94,15 +94,16 @@ DEFAULT_AUDIO_BRANCHES = "11:4096,11x4:1024"
 DEFAULT_VOLUME_BRANCHES = "3:64,3x2:64,3x4:64"
 AUDIO_MODES = ("waveform", "magnitude")
 VOLUME_NETS = ("triplanar", "inflated", "random")
-# Default β per balance (nstyle.core.balance; the kinds below default to relative, where
-# both costs are relative errors and α = 1). Relative: calibrated on real pairs of each
-# kind with benchmarks/balance.py (README, "Sound and time series" and "Volumes"): the
-# largest β that kept the content on every pair. Absolute: the values calibrated before
-# (β = 10³ for sound kept speech under a noise style but erased it under a tonal one).
+# Default β per balance (nstyle.core.balance; under relative both costs are relative
+# errors and α = 1). Relative, for sound and series (their default): chosen on six sound
+# and three series pairs with benchmarks/balance.py (README, "Sound and time series").
+# Absolute: the values calibrated before (β = 10³ for sound kept speech under a noise style
+# but erased it under a tonal one).
 AUDIO_STYLE_WEIGHTS = {"relative": 3.0, "absolute": 1e3}
 SERIES_STYLE_WEIGHTS = {"relative": 1.0, "absolute": 10.0}
-# Volumes, by net as well: with the VGG nets and absolute costs β = 10 or 1000 wiped out
-# the anatomy of nibabel's anatomical.nii, 0.1 kept it; the random net's Grams are smaller.
+# Volumes, by net as well (absolute is their default): with the VGG nets β = 10 or 1000
+# wiped out the anatomy of nibabel's anatomical.nii, 0.1 kept it; the random net's Grams
+# are smaller. The relative values carry those over by the ratio of the two costs at G = C.
 VOLUME_STYLE_WEIGHTS = {
     "relative": {"triplanar": 0.05, "inflated": 0.03, "random": 0.3},
     "absolute": {"triplanar": 0.1, "inflated": 0.1, "random": 10.0},
@@ -414,7 +415,9 @@ class VolumeSettings(Settings):
             f"{b}: " + ", ".join(f"{k} {w:g}" for k, w in table.items()) for b, table in VOLUME_STYLE_WEIGHTS.items()
         ) + ")", type=float,
     )
-    balance: str = balance_option()
+    # Volumes are windowed into [0, 1] already; on two MR pairs the relative balance bought
+    # nothing over these calibrated absolute weights (README, Volumes), so they stay.
+    balance: str = balance_option("absolute")
     content_layer: str | None = option(None, "default relu3_1 (VGG nets), the first branch (random)")
     style_layers: str | None = option(None, "default relu1_1,relu2_1,relu3_1 (VGG nets), every branch (random)")
     net: str = option(

@@ -130,7 +130,9 @@ def test_each_balance_has_its_own_defaults_and_the_record_repeats_the_run(ecg_ee
             assert alpha == pytest.approx(1.0 / (32 * (2000 - 4)))
             assert objective.style_norms == {"relu_w5": 1.0, "relu_w5d4": 1.0}
     assert MODALITIES["volume"].style_weight(SETTINGS["volume"](net="random", balance="absolute")) == 10.0
-    assert MODALITIES["volume"].style_weight(SETTINGS["volume"]()) == VOLUME_STYLE_WEIGHTS["relative"]["triplanar"]
+    assert MODALITIES["volume"].style_weight(SETTINGS["volume"]()) == VOLUME_STYLE_WEIGHTS["absolute"]["triplanar"]
+    relative = SETTINGS["volume"](balance="relative", net="inflated")
+    assert MODALITIES["volume"].style_weight(relative) == VOLUME_STYLE_WEIGHTS["relative"]["inflated"]
     r = nstyle.stylize_series(ecg, eeg, steps=3, branches="5:32,5x4:32")
     assert (r.options["balance"], r.options["content_weight"], r.options["style_weight"]) == (
         "relative", 1.0, SERIES_STYLE_WEIGHTS["relative"])
