@@ -94,9 +94,9 @@ class StyleObjective:
             self.content_norm, self.style_norms = 1.0, dict.fromkeys(self.style_weights, 1.0)
             if self.balance == "relative":
                 self.content_norm = content_norm(self.content_targets.values())
-                ref = self.features(content, list(self.style_weights)) if content is not None else None
+                c_acts = self.features(content, list(self.style_weights)) if content is not None else None
                 self.style_norms = {
-                    n: self._start_distance(n, ref[n] if ref is not None else torch.zeros_like(acts[0][n]))
+                    n: self._start_distance(n, c_acts[n] if c_acts is not None else torch.zeros_like(acts[0][n]))
                     for n in self.style_weights
                 }
 
