@@ -15,6 +15,12 @@ ECG × EEG (4 leads, the README's), ECG lead II × membrane, membrane × ECG lea
 **volume** — nibabel's test MR volumes: anatomical × example4d (the README's) and
 example4d × anatomical.
 
+The README's "before" figures for sound are this script run on the code before the relative
+balance (``git worktree add /tmp/before d092c2c && cd /tmp/before && PYTHONPATH=. python
+/path/to/nstyle/benchmarks/balance.py audio --out /tmp/b``), its PAIR.default.* copied into
+--out/audio as PAIR.before.*, then shown with ``--no-default --variant before: --variant
+default:`` (``--plot docs/audio_tonal.png --pairs speech_ring`` draws the README's figure).
+
 Each variant (``default``: nstyle's defaults; ``--variant NAME:balance=absolute,style_weight=1000``
 adds one; ``--no-default`` drops the defaults) runs every pair once; results are kept in
 --out/KIND and reused unless --again.
