@@ -78,7 +78,7 @@ def edge_db(x: torch.Tensor, rate: int) -> tuple[float, float]:
 def relative_gram_distance(x: torch.Tensor, s: torch.Tensor, rate: int) -> float:
     """Σ_l ‖Ĝ_l(x) − Ĝ_l(S)‖² / ‖Ĝ_l(S)‖² under nstyle's audio branches seeded with JUDGE_SEED."""
     feats = lambda y: log_magnitude(y, AUDIO.n_fft, AUDIO.hop)  # noqa: E731
-    branches = parse_branches(DEFAULT_AUDIO_BRANCHES)  # fixed: the run may add a rhythm branch
+    branches = parse_branches(DEFAULT_AUDIO_BRANCHES)  # fixed, whatever --branches the run used
     judge = RandomBranches(feats(s).shape[1], branches, seed=JUDGE_SEED)
     with torch.no_grad():
         ax, as_ = judge(feats(x), judge.default_layers()), judge(feats(s), judge.default_layers())
@@ -90,7 +90,7 @@ def relative_gram_distance(x: torch.Tensor, s: torch.Tensor, rate: int) -> float
 
 
 def audio_measures(content: str, style: str, result: str, rate: int = AUDIO.rate) -> dict[str, float | int | None]:
-    """The figures of benchmarks/balance_1d.py for one result (mono mixes of each file)."""
+    """The figures of benchmarks/balance.py for one result (mono mixes of each file)."""
     c, s, g = (load_audio(p, rate=rate, mono=True).tensor for p in (content, style, result))
     d_c, d_g = relative_gram_distance(c, s, rate), relative_gram_distance(g, s, rate)
     spectrogram = lambda x: log_magnitude(x, AUDIO.n_fft, AUDIO.hop)[0]  # noqa: E731
