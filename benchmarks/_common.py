@@ -47,7 +47,7 @@ from nstyle.core.engine import DEFAULT_LR, RunResult, lbfgs_history, optimize
 from nstyle.core.precision import check_precision
 from nstyle.kinds import MODALITIES, Modality, Network, Signals
 from nstyle.options import SETTINGS, Settings
-from nstyle.pipeline import build_objective, choose_optimizer, start_at_scale
+from nstyle.pipeline import build_objective, choose_optimizer, default_alpha, start_at_scale
 from nstyle.validators import resolve_device
 
 # ----------------------------------------------------------------------------- nstyle's setup
@@ -111,7 +111,8 @@ class Setup:
         by hand; α is the objective's once built, else the adapter's default (or the option)."""
         if self.alpha is None:
             given = self.settings.content_weight
-            self.alpha = self.modality.content_weight(self.network, self.content) if given is None else float(given)
+            self.alpha = default_alpha(self.modality, self.network, self.signals, self.settings) if given is None \
+                else float(given)
         return list(self.network.content_layers), dict(self.network.style_weights), self.alpha, self.beta
 
     def optimize(self, steps: int, callback: Callable[..., None] | None = None) -> RunResult:
