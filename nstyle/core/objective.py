@@ -84,17 +84,17 @@ class StyleObjective:
                     {n: self._target([acts[k][n]], None) for n in self.style_weights} for _, k in self.regions
                 ]
                 self.region_shares = [float(w.float().mean()) for w, _ in self.regions]
-            self.content_targets = (
-                {n: a.detach() for n, a in self.features(content, self.content_layers).items()}
-                if content is not None
-                else {}
-            )
+            # One forward of C: the content layers, and under the relative balance the style
+            # layers too (their distance from S is the divisor, see below).
+            relative = self.balance == "relative"
+            c_layers = sorted(set(self.content_layers) | (set(self.style_weights) if relative else set()))
+            c_acts = self.features(content, c_layers) if content is not None else None
+            self.content_targets = {n: c_acts[n].detach() for n in self.content_layers} if c_acts is not None else {}
             # Relative balance (nstyle.core.balance): J_content divided by ‖a(C)‖², each style
             # layer's distance by the distance C itself has from the target (G = C costs Σλ).
             self.content_norm, self.style_norms = 1.0, dict.fromkeys(self.style_weights, 1.0)
-            if self.balance == "relative":
+            if relative:
                 self.content_norm = content_norm(self.content_targets.values())
-                c_acts = self.features(content, list(self.style_weights)) if content is not None else None
                 self.style_norms = {
                     n: self._start_distance(n, c_acts[n] if c_acts is not None else torch.zeros_like(acts[0][n]))
                     for n in self.style_weights

@@ -27,22 +27,21 @@ ALSA = Path("/usr/share/sounds/alsa")
 FREEDESKTOP = Path("/usr/share/sounds/freedesktop/stereo")
 
 
-def alsa_clip(name: str) -> Path:
-    path = ALSA / name
+def packaged_file(path: Path, package: str) -> Path:
+    """``path`` from a Debian package that .ci/run installs: a failure in CI, a skip elsewhere."""
     if not path.is_file():
         if os.environ.get("CI"):
-            pytest.fail(f"{path} missing: .ci/run must install Debian's alsa-utils")
-        pytest.skip("Debian package alsa-utils not installed (/usr/share/sounds/alsa missing)")
+            pytest.fail(f"{path} missing: .ci/run must install Debian's {package}")
+        pytest.skip(f"Debian package {package} not installed ({path.parent} missing)")
     return path
+
+
+def alsa_clip(name: str) -> Path:
+    return packaged_file(ALSA / name, "alsa-utils")
 
 
 def freedesktop_clip(name: str) -> Path:
-    path = FREEDESKTOP / name
-    if not path.is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"{path} missing: .ci/run must install Debian's sound-theme-freedesktop")
-        pytest.skip("Debian package sound-theme-freedesktop not installed")
-    return path
+    return packaged_file(FREEDESKTOP / name, "sound-theme-freedesktop")
 
 
 # ---- the random network ------------------------------------------------------------------
