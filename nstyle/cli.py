@@ -22,7 +22,16 @@ from .core.engine import StepInfo
 from .errors import NStyleError
 from .jobs.ledger import ledger_path
 from .kinds import MODALITIES
-from .options import OUTPUTS, SETTINGS, ImageOutputs, Settings, VideoSettings, command_fields, option_of
+from .options import (
+    OUTPUTS,
+    SETTINGS,
+    ImageOutputs,
+    Settings,
+    VideoSettings,
+    argparse_type,
+    command_fields,
+    option_of,
+)
 from .outputs.atomic import check_writable
 from .outputs.config import (
     add_config_option,
@@ -122,7 +131,34 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():
         add_config_option(command)  # --config RUN.toml: a previous run's options as defaults
     _add_batch_parser(sub)  # a plan is its own settings file: no --config
+    _add_studio_parser(sub)
     return parser
+
+
+def _add_studio_parser(sub) -> None:
+    p = sub.add_parser(
+        "studio", help="a local web page to make runs, watch them live and steer them",
+        description="Start nstyle studio, a web app on this machine: upload or pick content and style, start "
+                    "runs, watch G change, stop, continue from a result, download it and its settings file.",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("--port", type=int, default=8765, help="port to listen on")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; beyond loopback (e.g. 0.0.0.0) a token is required and printed")
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help="folder of uploads and runs (default: $XDG_DATA_HOME/nstyle/studio)")
+    p.add_argument("--open", action="store_true", help="open the page in the default browser")
+    p.add_argument("--workers", type=int, default=1, help="runs at a time (one suits a CPU machine)")
+    p.add_argument("--token", default=None, help="require this token (default: one is made when not on loopback)")
+    p.add_argument("--max-upload", type=float, default=64, metavar="MB", help="largest file a page may send")
+
+
+def run_studio(args: argparse.Namespace) -> int:
+    from .studio import serve
+
+    check_range("max upload (MB)", args.max_upload, 0, 1e6, low_open=True)
+    serve(args.host, args.port, args.data, args.open, args.workers, args.token, args.max_upload, say=say)
+    return 0
 
 
 def _add_video_parser(sub) -> None:
@@ -252,7 +288,7 @@ def add_fields(parser: argparse.ArgumentParser, settings_fields: list[Any]) -> N
             groups[opt.group].add_argument(flag, action="store_true", help=opt.help)
             continue
         kw: dict[str, Any] = {"default": f.default, "help": opt.help}
-        kind = opt.type or (type(f.default) if isinstance(f.default, (int, float)) else None)
+        kind = argparse_type(f)
         kw.update({k: v for k, v in (("choices", opt.choices), ("metavar", opt.metavar), ("type", kind)) if v})
         groups[opt.group].add_argument(flag, **kw)
 
@@ -541,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with stop_signals(), quiet_warnings() as caught:
             args = parse_args_with_config(build_parser(), sys.argv[1:] if argv is None else argv)
-            commands = {"explain": run_explain, "batch": run_batch, "video": run_video}
+            commands = {"explain": run_explain, "batch": run_batch, "video": run_video, "studio": run_studio}
             status = commands.get(args.command, run_kind)(args)
         notice(caught)
         return status

@@ -63,6 +63,13 @@ def option_of(f: dataclasses.Field) -> Option:
     return f.metadata["option"]
 
 
+def argparse_type(f: dataclasses.Field) -> Any:
+    """How text given for field ``f`` is converted (the CLI's argparse ``type``, the studio's
+    form): the option's declared type, else int/float from the default, else None (text)."""
+    opt = option_of(f)
+    return opt.type or (type(f.default) if isinstance(f.default, (int, float)) and not opt.flag else None)
+
+
 # Content from relu4_2 (Gatys et al. 2016): deep enough that its activations keep the
 # layout but not the exact pixels. Style from the first ReLU of blocks 1-4 with λ = 1, 1,
 # 0.1, 0.01: the balance the bundled net has *before* nstyle.nets.normalize rescales each
