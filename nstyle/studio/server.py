@@ -91,6 +91,14 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    add_upload_routes(app, store, max_bytes)
+    add_run_routes(app, store, runner, hub)
+    return TokenGate(app, token) if token else app  # type: ignore[return-value]
+
+
+def add_upload_routes(app: FastAPI, store: Store, max_bytes: int) -> None:
+    """The kinds' options and samples; files sent by a page, and what they look like."""
+
     @app.get("/api/kinds")
     async def kinds() -> dict[str, Any]:
         return {k: {"options": schema(k), "samples": list(sample_files(k)), "extensions": EXTENSIONS[k]}
@@ -150,6 +158,10 @@ def create_app(
         up = store.upload(upload_id)
         return await asyncio.to_thread(view_file, up.kind, store.upload_path(upload_id))
 
+
+def add_run_routes(app: FastAPI, store: Store, runner: Runner, hub: Hub) -> None:
+    """Runs: start, list, stop, results, pictures; and the event stream."""
+
     @app.post("/api/runs", status_code=201)
     async def start(request: Request) -> dict[str, Any]:
         record = new_run(store, await json_body(request))
@@ -205,8 +217,6 @@ def create_app(
         return StreamingResponse(hub.stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    return TokenGate(app, token) if token else app  # type: ignore[return-value]
-
 
 async def json_body(request: Request) -> dict[str, Any]:
     try:
@@ -246,7 +256,7 @@ def new_run(store: Store, body: dict[str, Any]) -> RunRecord:
         if origin.result is None:
             raise NStyleError(f"run {origin.id} has no result to continue from")
         if origin.kind != kind or kind != "image":
-            raise NStyleError("continuing from a result works for image runs (start from it: an image of the same kind)")
+            raise NStyleError("continuing from a result works for image runs, from an image run's result")
         server["init"] = str(store.file(origin, origin.result))
         settings = {k: v for k, v in settings.items() if k != "init"}
     settings_from_form(kind, settings, server)  # the CLI's checks, before the run is queued

@@ -190,5 +190,14 @@ class Store:
 
 
 def write_json(path: Path, data: Any) -> None:
-    text = json.dumps(data, indent=1, default=str, allow_nan=False)
-    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    payload = json.dumps(data, indent=1, default=str, allow_nan=False).encode()
+    write_bytes(path, payload)
+
+
+def write_bytes(path: Path, payload: bytes) -> Path:
+    """``payload`` as the whole of ``path``, atomically (temp file + rename)."""
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(payload)
+
+    return write_atomic(path, write)
