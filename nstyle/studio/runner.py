@@ -227,7 +227,7 @@ class Runner:
         except StopRequested:  # stopped before the first step (e.g. while loading)
             record.status, record.note = "stopped", "stopped before the first step"
         except NStyleError as e:
-            record.status, record.error = "failed", one_line(str(e))
+            record.status, record.error = "failed", self.client_names(record, one_line(str(e)))
         except (MemoryError, torch.OutOfMemoryError):
             record.status, record.error = "failed", "ran out of memory; lower the size"
         except Exception as e:
@@ -246,6 +246,13 @@ class Runner:
             parent = self.store.get(record.parent)
             server["init"] = str(self.store.file(parent, parent.result or ""))
         return settings_from_form(record.kind, record.settings, server)
+
+    def client_names(self, record: RunRecord, message: str) -> str:
+        """``message`` with the server's paths of the run's inputs replaced by their names on
+        the page (a page is not told where the server keeps files)."""
+        for upload_id in {record.content, *record.styles}:
+            message = message.replace(str(self.store.upload_path(upload_id)), self.store.upload(upload_id).name)
+        return message
 
     def inputs(self, record: RunRecord) -> tuple[str, list[str]]:
         return str(self.store.upload_path(record.content)), [str(self.store.upload_path(s)) for s in record.styles]
