@@ -56,6 +56,7 @@ class Live:
     def __init__(self, record: RunRecord, settings: Any, store: Store, publish: Publish) -> None:
         self.record, self.settings, self.store, self.publish = record, settings, store, publish
         self.stop = threading.Event()
+        self.beta = MODALITIES[record.kind].style_weight(settings)  # J's parts as they add up: β·J_style
         self.started = time.time()
         self.first_step: float | None = None  # loading and building the net come before it
         self.ndim = 2
@@ -81,7 +82,8 @@ class Live:
             self.first_step = time.time()
         record = self.record
         record.steps_done += 1
-        record.history.append([info.step, info.total, info.content, info.style, info.scale])
+        styled = self.beta * info.style
+        record.history.append([info.step, info.total, info.total - styled, styled, info.scale])
         if info.total < self.best_total:
             self.best_total = info.total
             record.best = {"step": info.step, "total": info.total, "content": info.content, "style": info.style}
@@ -91,12 +93,12 @@ class Live:
             self._frame_at = now
             self.frame = g.detach().to("cpu", copy=True)
             self.version += 1
+        if now - self._checkpoint_at >= CHECKPOINT_INTERVAL:  # before a page hears of the step
+            self._checkpoint_at = now
+            self.checkpoint()
         if now - self._progress_at >= PROGRESS_INTERVAL:
             self._progress_at = now
             self.publish("progress", self.progress(info))
-        if now - self._checkpoint_at >= CHECKPOINT_INTERVAL:
-            self._checkpoint_at = now
-            self.checkpoint()
 
     def progress(self, info: StepInfo) -> dict[str, Any]:
         record = self.record
@@ -107,7 +109,7 @@ class Live:
             "scales": len(record.plan), "side": record.plan[info.scale][0] if record.plan else None,
             "J": info.total, "J_content": info.content, "J_style": info.style, "elapsed": elapsed,
             "left": self.time_left(info.scale, now - (self.first_step or now)),
-            "point": [info.step, info.total, info.content, info.style],
+            "point": record.history[-1][:4],
         }
 
     def time_left(self, scale: int, elapsed: float) -> float | None:
@@ -150,10 +152,12 @@ class Runner:
         result), runs that were waiting wait again, in their order."""
         for record in sorted(self.store.runs.values(), key=lambda r: r.created):
             if record.status == "running":
-                record.status, record.note = "stopped", "cut off by a server restart; the best G so far is kept"
-                record.finished = record.finished or time.time()
+                kept = self.store.file(record, "best.pt").is_file()
+                record.status, record.finished = "stopped", record.finished or time.time()
+                record.note = "cut off by a server restart; " + (
+                    "the best G so far is kept" if kept else "it had taken no step yet")
                 self.store.save(record)
-                if self.store.file(record, "best.pt").is_file():
+                if kept:
                     self.queue.put(("recover", record.id))
             elif record.status == "queued":
                 self.queue.put(("run", record.id))
@@ -190,6 +194,8 @@ class Runner:
             t.join(max(0.0, deadline - time.time()))
 
     def _work(self) -> None:
+        if threading.current_thread() is self.threads[0]:
+            warm_up()
         while True:
             item = self.queue.get()
             if item is None:
@@ -294,6 +300,19 @@ class Runner:
             record.error = f"its best G could not be recovered: {one_line(str(e), 200)}"
         best.unlink(missing_ok=True)
         self.store.save(record)
+
+
+def warm_up() -> None:
+    """Pay once, at start, what the first Start would otherwise wait for: building the default
+    image net (2-3 s on a CPU; nets are cached per process) and torch.optim's first optimiser,
+    which imports torch._dynamo (another 2 s)."""
+    try:
+        from ..nets import build_net
+
+        torch.optim.LBFGS([torch.zeros(1, requires_grad=True)])
+        build_net("vgg16")
+    except Exception:  # the run itself will say what is wrong
+        log.exception("building the default net")
 
 
 def result_extension(kind: str, content: str) -> str:

@@ -102,7 +102,8 @@ class RunRecord:
     steps_done: int = 0
     total_steps: int = 0
     best: dict[str, float] | None = None
-    history: list[list[float]] = field(default_factory=list)  # [step, J, J_content, J_style, scale]
+    # [step, J, α·J_content (+ TV), β·J_style, scale]: the parts as they add up to J
+    history: list[list[float]] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)  # every option the run used (α, β, ...)
 
     def summary(self) -> dict[str, Any]:

@@ -59,6 +59,9 @@ def test_an_image_run_lowers_J_and_its_TOML_repeats_it(client: TestClient, data:
     assert record["status"] == "done", record
     history = np.array(record["history"])
     assert record["best"]["total"] < history[0, 1]  # J fell from the first step
+    assert np.allclose(history[:, 2] + history[:, 3], history[:, 1])  # J's parts as they add up
+    best = history[history[:, 0] == record["best"]["step"]][0]
+    assert best[3] == pytest.approx(ImageSettings().style_weight * record["best"]["style"])  # β·J_style
     result = client.get(f"/api/runs/{run_id}/result")
     assert result.status_code == 200 and "attachment" in result.headers["content-disposition"]
     g = np.asarray(Image.open(__import__("io").BytesIO(result.content)).convert("RGB"))

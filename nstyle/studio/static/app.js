@@ -536,6 +536,8 @@ function listen() {
     state.lastFrame[frame.id] = frame;
     const run = selectedRun();
     if (frame.id === state.selected && run && !run.result) showFrame(frame);
+    const thumbnail = document.querySelector(`#runs li[data-run="${frame.id}"] img`);
+    if (thumbnail && frame.mime !== "application/json") thumbnail.src = frame.data;
   });
 }
 
