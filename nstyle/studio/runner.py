@@ -79,7 +79,7 @@ class Live:
         if self.stop.is_set():
             raise StopRequested()
         if self.first_step is None:
-            self.first_step = time.time()
+            self.first_step = self.record.first_step = time.time()
         record = self.record
         record.steps_done += 1
         styled = self.beta * info.style

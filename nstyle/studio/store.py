@@ -93,6 +93,7 @@ class RunRecord:
     status: str = "queued"
     created: float = field(default_factory=time.time)
     started: float | None = None
+    first_step: float | None = None  # when the first step ended (loading and the net come before it)
     finished: float | None = None
     error: str | None = None
     note: str | None = None

@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-import tomllib
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from nstyle.outputs.config import read_config
 from nstyle.samples import sample_path
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -183,7 +183,7 @@ def test_a_user_session_in_chromium(server: Server, browser, tmp_path: Path) -> 
     result = downloaded(d, ".png")
     assert max(Image.open(result).size) == 192
     d.find_element(By.ID, "download-config").click()
-    config = tomllib.loads(downloaded(d, ".toml").read_text())
+    config = read_config(downloaded(d, ".toml"))
     assert config["command"] == "image" and config["size"] == 192 and config["steps"] == 100
 
     # continue from the result with more style; kill the server mid-run

@@ -30,7 +30,8 @@ def test_text_becomes_what_the_cli_would_parse() -> None:
 
 
 def test_settings_are_validated_and_server_values_win() -> None:
-    s = settings_from_form("image", {"size": "64", "colors": "keep-luminance", "init": "noise"}, {"init": "/data/x.png"})
+    page = {"size": "64", "colors": "keep-luminance", "init": "noise"}
+    s = settings_from_form("image", page, {"init": "/data/x.png"})
     assert isinstance(s, ImageSettings) and s.size == 64 and s.init == "/data/x.png"
     assert given(s) == {"size": 64, "colors": "keep-luminance", "init": "/data/x.png"}
     with pytest.raises(NStyleError, match="out of range"):
