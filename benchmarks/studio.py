@@ -9,8 +9,8 @@ made three ways, in turn: through the studio with no page open (frames are then 
 through the studio with a real page watching it (Debian's headless Chromium on the studio's
 page, the run selected, so every frame is drawn and decoded on this machine too), and the
 plain reference: ``nstyle.stylize`` with the same options in this process, no server at all.
-Speed is seconds per step from the end of the first step to the end of the run (loading and
-building the net excluded). The first frame is timed from the POST that starts a run to the
+Speed is seconds per step from the end of the first step to the end of the last one, timed
+the same way for all three (loading, building the net and saving excluded). The first frame is timed from the POST that starts a run to the
 first ``frame`` event an event-stream client receives, with the server warmed up (median of
 3). Memory is the server's resident set: idle after its warm-up, and the peak while a
 ``--memory-size`` px run takes its steps at that size.
@@ -92,7 +92,7 @@ class Studio:
 
 def seconds_per_step(record: dict) -> float:
     assert record["status"] == "done", record
-    return (record["finished"] - record["first_step"]) / (record["steps_done"] - 1)
+    return (record["last_step"] - record["first_step"]) / (record["steps_done"] - 1)
 
 
 class Page:
@@ -112,12 +112,10 @@ class Page:
         time.sleep(2)
 
     def watch(self, run_id: str) -> None:
-        from selenium.webdriver.common.by import By
-
-        for _ in range(100):
-            found = self.driver.find_elements(By.CSS_SELECTOR, f'#runs li[data-run="{run_id}"]')
-            if found:
-                found[0].click()
+        for _ in range(200):  # the list is redrawn as events come: click it in the page itself
+            if self.driver.execute_script(
+                f"const li = document.querySelector('#runs li[data-run=\"{run_id}\"]'); if (li) li.click(); return !!li;"
+            ):
                 return
             time.sleep(0.05)
         raise RuntimeError("the page never listed the run")
@@ -141,10 +139,9 @@ def first_frame(studio: Studio, content: str, style: str) -> float:
                 ready.set()
                 if line.startswith("event: "):
                     event = line[7:]
-                elif line.startswith("data: ") and event == "frame":
-                    got.setdefault(json.loads(line[6:])["id"], time.time())
-                    if got.get("_want") is not None or len(got) > 1:
-                        return
+                elif line.startswith("data: ") and event == "frame":  # the only run going: ours
+                    got[json.loads(line[6:])["id"]] = time.time()
+                    return  # and the stream closes: no page is left watching the next runs
 
     t = threading.Thread(target=listen, daemon=True)
     t.start()

@@ -204,7 +204,7 @@ class Settings:
             raise NStyleError("mask styles given without a mask")
         if self.mask is not None and self.style_blend is not None:
             raise NStyleError("style blend and mask exclude each other: a mask gives each region one style")
-        v.check_init(self.init, allow_file=self.kind == "image")
+        v.check_init(self.init)
         return self
 
     def check_types(self) -> None:
@@ -308,7 +308,8 @@ class SignalSettings(Settings):
 
     steps: int = option(300, "optimisation steps at the output length", group="optimisation")
     init: Any = option(
-        "noise", "starting G (noise at the data's own scale)", group="optimisation", choices=v.NAMED_INITS
+        "noise", "starting G: noise (at the data's own scale), content, style, or a file of the content's kind "
+        "(e.g. an earlier result) to continue from", group="optimisation",
     )
     content_weight: float | None = option(
         None, "alpha (default: 1 under the relative balance, 1 / elements of the content layer under absolute)",
@@ -408,7 +409,10 @@ class VolumeSettings(Settings):
 
     kind: ClassVar[str] = "volume"
 
-    init: Any = option("content", "starting G", group="optimisation", choices=v.NAMED_INITS)
+    init: Any = option(
+        "content", "starting G: content, noise, style, or a volume (e.g. an earlier result) to continue from",
+        group="optimisation",
+    )
     scales: str | None = option(
         "none", "coarse-to-fine over all axes: auto (from 32 voxels up by sqrt(2)), none, or long sides like 32,64",
         group="speed and scale",

@@ -173,7 +173,8 @@ def _at_scale(modality: Modality, signals: Signals, side: int, long: int) -> Sig
         return signals
     content = modality.resize(signals.content, scaled_shape(signals.content.shape[2:], side))
     styles = [modality.resize(s, scaled_shape(s.shape[2:], _style_side(s, side, long))) for s in signals.styles]
-    return Signals(content, styles, signals.meta, None, signals.mask, signals.mask_styles, signals.source)
+    init = None if signals.init is None else modality.resize(signals.init, content.shape[2:])
+    return Signals(content, styles, signals.meta, None, signals.mask, signals.mask_styles, signals.source, init=init)
 
 
 def build_objective(
@@ -224,10 +225,17 @@ def balance_of(settings: Settings) -> str:
 
 def start_at_scale(modality: Modality, at: Signals, settings: Settings, previous: torch.Tensor | None) -> torch.Tensor:
     """The first scale's initial G; at a finer scale, the previous G upsampled plus the detail
-    band of the initial signal (none for a noise start, whose detail is worth nothing)."""
-    if previous is None:
+    band of the initial signal (none for a noise start, whose detail is worth nothing). A
+    start read from a file (``Signals.init``, e.g. an earlier result) replaces the kind's own."""
+
+    def initial() -> torch.Tensor:
+        if at.init is not None:
+            return at.init.clone()
         return modality.start(at.content, at.styles[0], settings)
-    detail = None if settings.init == "noise" else modality.start(at.content, at.styles[0], settings)
+
+    if previous is None:
+        return initial()
+    detail = None if settings.init == "noise" else initial()
     return upscale(previous, tuple(at.content.shape[2:]), detail, modality.bounds)
 
 

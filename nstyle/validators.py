@@ -53,8 +53,9 @@ def check_choice(what: str, value: str, choices: Sequence[str]) -> str:
     return value
 
 
-def check_init(init: object, allow_file: bool = False) -> object:
-    """``noise``, ``content``, ``style`` or (where ``allow_file``) an image: a path or an array."""
+def check_init(init: object, allow_file: bool = True) -> object:
+    """``noise``, ``content``, ``style`` or (where ``allow_file``) a start to read like the
+    content: a path (e.g. an earlier result) or an array."""
     if isinstance(init, str) and init in NAMED_INITS:
         return init
     if allow_file and isinstance(init, str) and _looks_like_path(init):
@@ -63,8 +64,8 @@ def check_init(init: object, allow_file: bool = False) -> object:
         "numpy", "PIL"
     )):
         return init
-    what = f"{', '.join(NAMED_INITS)} or an image file" if allow_file else ", ".join(NAMED_INITS)
-    raise NStyleError(f"unknown init {init!r}; choose {what}")
+    what = f"{', '.join(NAMED_INITS)} or a file to start from" if allow_file else ", ".join(NAMED_INITS)
+    raise NStyleError(f"unknown --init {init!r}; choose {what}")
 
 
 def _looks_like_path(text: str) -> bool:

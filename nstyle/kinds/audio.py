@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ..core.engine import fit_length
 from ..core.multiscale import shrink
 from ..errors import NStyleError
 from ..nets.random import RandomBranches, parse_branches
@@ -24,7 +25,16 @@ from ..options import AudioSettings
 from ..outputs.atomic import check_writable
 from ..resources import check_elements
 from ..validators import check_extension, layer_weights, parse_blend
-from .base import Network, Result, Signals, declared_style_weight, per_element_alpha, sequence_start, settings_default
+from .base import (
+    Network,
+    Result,
+    Signals,
+    declared_style_weight,
+    init_source,
+    per_element_alpha,
+    sequence_start,
+    settings_default,
+)
 
 # Coarse-to-fine over STFT frames (magnitude mode) starts at 64 frames: 0.74 s at
 # 22.05 kHz with hop 256, still several spans of the default 41-frame dilated branch.
@@ -75,12 +85,26 @@ class AudioModality:
         s = [match_channels(sig.tensor, c.shape[1]).to(device) for sig in sigs[1:]]
         self._frames_fit(sigs, settings)
         meta = AudioMeta(c, sigs[0].rate, sigs[0].subtype)
+        init = self.load_init(settings, c)
         if settings.mode == "magnitude":  # the signal optimised is the log-magnitude itself
             c, s = (
                 log_magnitude(c, settings.n_fft, settings.hop),
                 [log_magnitude(x, settings.n_fft, settings.hop) for x in s],
             )
-        return Signals(c, s, meta, source=sigs[0].source, style_sources=[x.source for x in sigs[1:]])
+            init = None if init is None else log_magnitude(init, settings.n_fft, settings.hop)
+        return Signals(c, s, meta, source=sigs[0].source, style_sources=[x.source for x in sigs[1:]], init=init)
+
+    @staticmethod
+    def load_init(settings: AudioSettings, content: torch.Tensor) -> torch.Tensor | None:
+        """A sound to start from (e.g. an earlier result), read as C is: same rate and
+        channels, cut or looped to C's length."""
+        from ..modalities.audio import load_audio
+
+        start = init_source(settings)
+        if start is None:
+            return None
+        sig = load_audio(start, rate=settings.rate, max_seconds=settings.max_seconds)
+        return fit_length(match_channels(sig.tensor, content.shape[1]), content.shape[-1]).to(content.device)
 
     def _frames_fit(self, sigs: list[Any], settings: AudioSettings) -> None:
         span = max(b.span for b in parse_branches(settings.branches or settings_default(settings, "branches")))

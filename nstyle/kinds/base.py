@@ -23,6 +23,7 @@ from ..nets.protocol import SampledNet
 from ..options import Settings
 from ..outputs.guard import check_run_paths
 from ..steering.masks import RegionMask
+from ..validators import NAMED_INITS
 
 
 @dataclass
@@ -44,6 +45,9 @@ class Signals:
     mask_styles: list[int | None] | None = None
     source: str = "<content>"
     style_sources: list[str] = field(default_factory=list)
+    #: A start given as a file or an array (``settings.init`` not a name), read like C into
+    #: G's domain on C's grid; the run starts from it instead of the kind's own start.
+    init: torch.Tensor | None = None
 
     def named(self) -> list[tuple[str, torch.Tensor]]:
         """(source, signal) of C and of every S, for messages about each."""
@@ -174,6 +178,12 @@ def declared_style_weight(settings: Settings) -> float:
     if table is not None:
         return float(table[settings.balance])
     return float(settings_default(settings, "style_weight"))
+
+
+def init_source(settings: Settings) -> Any:
+    """``settings.init`` when it is a file or an array to start from; None for a named start."""
+    init = settings.init
+    return None if isinstance(init, str) and init in NAMED_INITS else init
 
 
 def sequence_start(content: torch.Tensor, style: torch.Tensor, settings: Settings) -> torch.Tensor:

@@ -21,8 +21,8 @@ from ..outputs.atomic import check_writable
 from ..steering.colors import finish as finish_colors
 from ..steering.colors import prepare as prepare_colors
 from ..steering.masks import DEFAULT_FEATHER, load_mask, parse_mask_styles
-from ..validators import NAMED_INITS, check_extension, check_tile_stride, layer_weights, parse_blend, parse_tile
-from .base import Network, Result, Signals, declared_style_weight
+from ..validators import check_extension, check_tile_stride, layer_weights, parse_blend, parse_tile
+from .base import Network, Result, Signals, declared_style_weight, init_source
 
 # J_content is a *sum* over positions, so it grows with the pixel count while J_style
 # (Grams divided by M) does not: the default α is therefore 1 at 256 x 256 pixels and
@@ -72,7 +72,10 @@ class ImageModality:
             assign = parse_mask_styles(settings.mask_styles, mask.n_regions, len(style_list))
         # Colour control works on the inputs (and, for keep-luminance, on the result).
         c, s = prepare_colors(settings.colors, original, style_list)
-        return Signals(c, list(s), c_sig.alpha, original, mask, assign, c_sig.source, [x.source for x in s_sigs])
+        start = init_source(settings)  # an image file or array, resized to C
+        init = None if start is None else resize_to(load_image(start).tensor, (h, w)).to(device)
+        return Signals(c, list(s), c_sig.alpha, original, mask, assign, c_sig.source, [x.source for x in s_sigs],
+                       init=init)
 
     @staticmethod
     def load_style(src: Any, content_side: int, style_scale: float | None) -> ImageSignal:
@@ -114,11 +117,8 @@ class ImageModality:
         return CONTENT_WEIGHT_PIXELS / math.prod(content.shape[2:])
 
     def start(self, content: torch.Tensor, style: torch.Tensor, settings: ImageSettings) -> torch.Tensor:
-        """A named start (noise, content, style) or an image file / array resized to C."""
-        init = settings.init
-        if isinstance(init, str) and init in NAMED_INITS:
-            return initial_signal(init, content, style, seed=settings.seed)
-        return resize_to(load_image(init).tensor, content.shape[-2:]).to(content.device)
+        """A named start: noise, content or style (an image file is read by ``load``)."""
+        return initial_signal(settings.init, content, style, seed=settings.seed)
 
     def resize(self, x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
         return resize_to(x, shape)  # antialiased bicubic, kept in [0, 1]

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ..core.engine import fit_length
 from ..core.multiscale import shrink
 from ..errors import NStyleError
 from ..modalities.series import DICOM_EXTS, SeriesSignal, load_series, save_series
@@ -23,7 +24,7 @@ from ..nets.random import Branch, RandomBranches, parse_branches
 from ..options import SeriesSettings
 from ..outputs.atomic import check_writable
 from ..validators import check_extension, layer_weights, parse_blend, parse_names
-from .base import Network, Result, Signals, declared_style_weight, per_element_alpha, sequence_start
+from .base import Network, Result, Signals, declared_style_weight, init_source, per_element_alpha, sequence_start
 
 # Time series: from 5 samples up to about one period of the content (see series_branches).
 SERIES_FILTERS = 256
@@ -131,7 +132,14 @@ class SeriesModality:
         c = ((c_sig.tensor - mean) / std).to(device)
         s = [standardize(x.tensor).to(device) for x in s_sigs]
         meta = SeriesMeta(c_sig, mean, std)
-        return Signals(c, s, meta, source=c_sig.source, style_sources=[x.source for x in s_sigs])
+        init = None
+        if (start := init_source(settings)) is not None:  # e.g. an earlier result, in C's units
+            i_sig = load_series(start, columns=columns, time_column=settings.time_column)
+            if i_sig.tensor.shape[1] != c.shape[1]:
+                raise NStyleError(f"{i_sig.source}: has {i_sig.tensor.shape[1]} leads but {c_sig.source} has "
+                                  f"{c.shape[1]} (the start must have the content's leads)")
+            init = fit_length((i_sig.tensor - mean) / std, c.shape[-1]).to(device)
+        return Signals(c, s, meta, source=c_sig.source, style_sources=[x.source for x in s_sigs], init=init)
 
     def network(self, signals: Signals, settings: SeriesSettings, device: torch.device) -> Network:
         meta: SeriesMeta = signals.meta

@@ -29,7 +29,7 @@ from ..options import VOLUME_STYLE_WEIGHTS, VolumeSettings
 from ..outputs.atomic import check_writable
 from ..steering.masks import RegionMask, parse_mask_styles
 from ..validators import layer_weights, parse_blend, parse_window
-from .base import Network, Result, Signals, per_element_alpha
+from .base import Network, Result, Signals, init_source, per_element_alpha
 
 # Volumes are small next to photos (a 128³ MR has 128 px a side): blocks 1-3 of VGG
 # already span most of a slice, so style is taken from relu1_1, relu2_1, relu3_1 and
@@ -104,9 +104,15 @@ class VolumeModality:
             mask = RegionMask.binary(keep[0, 0] > 0.5, str(settings.mask))
             assign = parse_mask_styles(settings.mask_styles, mask.n_regions, len(styles))
         c = c_sig.tensor.to(device)
+        init = None
+        if (start := init_source(settings)) is not None:  # e.g. an earlier result, windowed as C is
+            i = load_volume(start, window=(c_sig.low, c_sig.high)).tensor
+            if i.shape != c.shape:
+                i = torch.nn.functional.interpolate(i, size=tuple(c.shape[2:]), mode="trilinear", align_corners=False)
+            init = i.to(device)
         return Signals(
             c, [s.tensor.to(device) for s in s_sigs], VolumeMeta(c_sig, keep), None, mask, assign, c_sig.source,
-            [s.source for s in s_sigs],
+            [s.source for s in s_sigs], init=init,
         )
 
     def network(self, signals: Signals, settings: VolumeSettings, device: torch.device) -> Network:

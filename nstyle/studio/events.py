@@ -17,7 +17,7 @@ from typing import Any
 from .frames import view
 from .runner import Runner
 
-# Seconds between looks for a new frame (the Live takes one at most every 0.25 s).
+# Seconds between looks for a new frame (a run's Live takes one at most every 0.5 s).
 FRAME_POLL = 0.25
 # A page that stops reading loses old events rather than holding the server's memory.
 QUEUE_EVENTS = 256

@@ -255,8 +255,8 @@ def new_run(store: Store, body: dict[str, Any]) -> RunRecord:
         origin = store.get(str(parent))
         if origin.result is None:
             raise NStyleError(f"run {origin.id} has no result to continue from")
-        if origin.kind != kind or kind != "image":
-            raise NStyleError("continuing from a result works for image runs, from an image run's result")
+        if origin.kind != kind:
+            raise NStyleError(f"run {origin.id} is a {origin.kind} run; a {kind} run cannot start from its result")
         server["init"] = str(store.file(origin, origin.result))
         settings = {k: v for k, v in settings.items() if k != "init"}
     settings_from_form(kind, settings, server)  # the CLI's checks, before the run is queued

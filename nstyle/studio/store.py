@@ -94,6 +94,7 @@ class RunRecord:
     created: float = field(default_factory=time.time)
     started: float | None = None
     first_step: float | None = None  # when the first step ended (loading and the net come before it)
+    last_step: float | None = None  # and the last one (saving the result comes after it)
     finished: float | None = None
     error: str | None = None
     note: str | None = None

@@ -282,3 +282,15 @@ def test_a_run_that_fails_says_why(client: TestClient) -> None:
     run_id = start(client, content, [style], size="40", steps="2", style_layers="relu9_9:1")  # known once the net is
     record = wait(client, run_id)
     assert record["status"] == "failed" and "relu9_9" in record["error"] and "\n" not in record["error"]
+
+
+def test_a_run_whose_input_is_gone_fails_instead_of_waiting_forever(data: Path) -> None:
+    app = create_app(data)
+    with TestClient(app) as client:
+        content, style = image_pair(client)
+        record = RunRecord(new_id(), "image", content, [style], dict(TINY))
+        app.state.store.add(record)
+        (data / "uploads" / f"{content}.json").unlink()  # removed by hand from the data folder
+        app.state.runner.submit(record)
+        done = wait(client, record.id)
+        assert done["status"] == "failed" and f"no upload '{content}'" in done["error"]

@@ -221,3 +221,45 @@ def test_a_user_session_in_chromium(server: Server, browser, tmp_path: Path) -> 
     until(d, lambda d: d.execute_script(
         "return [...document.querySelectorAll('#compare img')].filter(i => i.naturalWidth > 0).length") == 2)
     assert second_run in d.find_element(By.ID, "compare-b").text
+
+
+def choose_samples(d, kind: str, content: str, style: str) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    d.find_element(By.ID, f"kind-{kind}").click()
+    Select(d.find_element(By.ID, "content-sample")).select_by_value(content)
+    until(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#content-chosen .item"), what=f"the {kind} content")
+    Select(d.find_element(By.ID, "style-sample")).select_by_value(style)
+    until(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#style-chosen .item"), what=f"the {kind} style")
+
+
+def test_sounds_and_volumes_in_the_same_page(server: Server, browser) -> None:
+    from nstyle.studio.samples import sample_files
+
+    d = browser
+    d.get(server.url)
+    until(d, lambda d: d.find_elements(By.ID, "kind-audio"), what="the page")
+    sounds, volumes = sample_files("audio"), sample_files("volume")
+    if "Front_Center.wav" in sounds:  # Debian's alsa-utils
+        choose_samples(d, "audio", "Front_Center.wav", "Noise.wav")
+        assert d.find_elements(By.CSS_SELECTOR, "#content-chosen audio")  # C can be played before the run
+        d.find_element(By.ID, "opt-max_seconds").send_keys("0.8")
+        d.find_element(By.ID, "opt-steps").send_keys("8")
+        d.find_element(By.ID, "start").click()
+        until(d, lambda d: status(d) == "done", 120, "the sound run")
+        players = d.find_elements(By.CSS_SELECTOR, "#players audio")
+        assert len(players) == 3 and players[2].get_attribute("src").endswith("/result")  # C, S and G
+        until(d, lambda d: d.execute_script("return document.getElementById('frame').naturalHeight") == 256)
+    choose_samples(d, "volume", "anatomical.nii", "example4d.nii.gz")
+    d.find_element(By.ID, "opt-steps").send_keys("3")
+    d.find_element(By.ID, "start").click()
+    until(d, lambda d: status(d) == "done", 120, "the volume run")
+    until(d, lambda d: d.execute_script("return document.getElementById('frame').naturalWidth") == 768,
+          what="the three mid-slices")
+    assert d.find_element(By.ID, "slicer").is_displayed()
+    d.execute_script("const s = document.getElementById('slice-index'); s.value = 3;"
+                     "s.dispatchEvent(new Event('input'));")
+    until(d, lambda d: "index=3" in d.find_element(By.ID, "frame").get_attribute("src"))
+    until(d, lambda d: d.execute_script("return document.getElementById('frame').naturalWidth") == 256, what="slice 3")
+    assert "slice 3 /" in d.find_element(By.ID, "slice-label").text
+    assert set(volumes) >= {"anatomical.nii", "example4d.nii.gz"}

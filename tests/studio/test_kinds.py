@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from nstyle.samples import sample_path
 from nstyle.studio.samples import sample_files
 
 from .conftest import send, start, wait
@@ -56,6 +57,15 @@ def test_a_series_run_gives_the_content_format_and_traces(client: TestClient) ->
     assert len(traces) == 1 and 100 < len(traces[0]) <= 800  # one lead, thinned for drawing
     upload = client.get(f"/api/uploads/{record['content']}/view").json()
     assert len(upload) == 12  # the upload is shown with all its leads
+    # continue from it: the next run starts where this one ended
+    body = {"kind": "series", "content": record["content"], "styles": record["styles"],
+            "settings": {"columns": "II", "steps": "1"}, "parent": record["id"]}
+    again = wait(client, client.post("/api/runs", json=body).json()["id"])
+    assert again["status"] == "done" and again["history"][0][1] == pytest.approx(record["best"]["total"], rel=0.03)
+    picture = send(client, sample_path("chelsea.png"))["id"]
+    body = {"kind": "image", "content": picture, "styles": [picture], "parent": record["id"]}
+    refused = client.post("/api/runs", json=body)
+    assert refused.status_code == 400 and "is a series run" in refused.json()["detail"]
 
 
 def test_a_volume_run_gives_nifti_mid_slices_and_any_slice(client: TestClient) -> None:

@@ -315,7 +315,7 @@ function showRun(reloadPicture) {
   if (run.error) $("run-title").append(` — ${run.error}`);
   else if (run.note) $("run-title").append(` — ${run.note}`);
   $("stop").disabled = !["running", "queued"].includes(run.status);
-  $("continue").disabled = !(run.result && run.kind === "image");
+  $("continue").disabled = !run.result;
   for (const [id, what] of [["download-result", "result"], ["download-config", "config"]]) {
     const a = $(id);
     a.setAttribute("aria-disabled", String(!run.result));
@@ -343,12 +343,12 @@ function showResult(run) {
   $("traces").hidden = true;
   $("frame").hidden = false;
   $("frame").src = `api/runs/${run.id}/view?t=${run.finished}`;
-  if (run.kind === "volume") setUpSlicer(run);
+  if (run.kind === "volume") setUpSlicer(run).catch((e) => say(e.message));
 }
 
-function setUpSlicer(run) {
-  const upload = Object.values(state.content).find((u) => u && u.id === run.content);
-  const shape = upload ? upload.shape.slice(-3) : [64, 64, 64];
+async function setUpSlicer(run) {
+  const upload = await uploadMeta(run.content);
+  const shape = upload.shape.slice(-3);
   const axis = $("slice-axis"), index = $("slice-index");
   const update = () => {
     index.max = shape[Number(axis.value)] - 1;
