@@ -10,9 +10,9 @@ through the studio with a real page watching it (Debian's headless Chromium on t
 page, the run selected, so every frame is drawn and decoded on this machine too), and the
 plain reference: ``nstyle.stylize`` with the same options in this process, no server at all.
 Speed is seconds per step from the end of the first step to the end of the last one, timed
-the same way for all three (loading, building the net and saving excluded). The first frame is timed from the POST that starts a run to the
-first ``frame`` event an event-stream client receives, with the server warmed up (median of
-3). Memory is the server's resident set: idle after its warm-up, and the peak while a
+the same way for all three (loading, building the net and saving excluded). The first frame
+is timed from the POST that starts a run to the first ``frame`` event an event-stream
+client receives, with the server warmed up (median of 3). Memory is the server's resident set: idle after its warm-up, and the peak while a
 ``--memory-size`` px run takes its steps at that size.
 """
 
@@ -113,9 +113,8 @@ class Page:
 
     def watch(self, run_id: str) -> None:
         for _ in range(200):  # the list is redrawn as events come: click it in the page itself
-            if self.driver.execute_script(
-                f"const li = document.querySelector('#runs li[data-run=\"{run_id}\"]'); if (li) li.click(); return !!li;"
-            ):
+            script = f"const li = document.querySelector('#runs li[data-run=\"{run_id}\"]'); if (li) li.click();"
+            if self.driver.execute_script(script + " return !!li;"):
                 return
             time.sleep(0.05)
         raise RuntimeError("the page never listed the run")
@@ -156,6 +155,13 @@ def first_frame(studio: Studio, content: str, style: str) -> float:
     return got[run_id] - posted
 
 
+def plain_seconds_per_step(content: Path, style: Path, size: int, steps: int) -> float:
+    """The same run through ``nstyle.stylize`` in this process: no server, no page."""
+    ends: list[float] = []
+    stylize(str(content), str(style), size=size, steps=steps, callback=lambda info, g: ends.append(time.time()))
+    return (ends[-1] - ends[0]) / (len(ends) - 1)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=256)
@@ -186,10 +192,7 @@ def main() -> None:
                     speeds["studio, Chromium watching"].append(seconds_per_step(studio.wait(run_id)))
                     shown.append(page.frames_shown())
                     page.close()
-                ends: list[float] = []
-                stylize(str(c_path), str(s_path), size=a.size, steps=a.steps,
-                        callback=lambda info, g: ends.append(time.time()))
-                speeds["plain stylize (no server)"].append((ends[-1] - ends[0]) / (len(ends) - 1))
+                speeds["plain stylize (no server)"].append(plain_seconds_per_step(c_path, s_path, a.size, a.steps))
             peak = [studio.rss()]
             run_id = studio.start(content, style, {"size": str(a.memory_size), "steps": "15", "scale_steps": "3"})
             studio.wait(run_id, every=0.1, probe=lambda r: peak.append(studio.rss()))

@@ -35,12 +35,13 @@ from .store import RunRecord, Store, write_bytes
 
 log = logging.getLogger("nstyle.studio")
 
-# A live frame is taken from G at most this often: 2 frames a second look live, and drawing
-# them (here and in a browser on the same 2-core machine) cost 4.5 % of the optimisation's
-# speed at 4 a second (benchmarks/studio.py).
+# A live frame is taken from G at most this often, and progress sent: 2 a second look live.
+# Drawing them (here and in a browser on the same 2-core machine) is what a watching page
+# costs the optimisation: 4.5-4.7 % of its speed at 4 frames and 5 progress events a second
+# (benchmarks/studio.py).
 FRAME_INTERVAL = 0.5
-# Progress events at most this often; the best G is saved for a restart this often.
-PROGRESS_INTERVAL = 0.25
+PROGRESS_INTERVAL = 0.5
+# The best G is saved for a restart this often.
 CHECKPOINT_INTERVAL = 5.0
 # On shutdown, how long a stopped run may take to write its result (one step, finishing, saving).
 SHUTDOWN_WAIT = 30.0
