@@ -12,8 +12,9 @@ plain reference: ``nstyle.stylize`` with the same options in this process, no se
 Speed is seconds per step from the end of the first step to the end of the last one, timed
 the same way for all three (loading, building the net and saving excluded). The first frame
 is timed from the POST that starts a run to the first ``frame`` event an event-stream
-client receives, with the server warmed up (median of 3). Memory is the server's resident set: idle after its warm-up, and the peak while a
-``--memory-size`` px run takes its steps at that size.
+client receives, with the server warmed up (median of 3). Memory is the server's resident
+set: idle after its warm-up, and the peak while a ``--memory-size`` px run takes its steps
+at that size.
 """
 
 from __future__ import annotations
