@@ -32,6 +32,7 @@ from urllib.parse import parse_qs
 
 import torch
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -49,6 +50,7 @@ from .store import EXTENSIONS, NotFound, RunRecord, Store, Upload, display_name,
 STATIC = Path(__file__).parent / "static"
 DEFAULT_MAX_UPLOAD_MB = 64
 COOKIE = "nstyle_token"
+MAX_JSON = 1 << 16
 CHUNK = 1 << 16
 
 
@@ -84,6 +86,13 @@ def create_app(
     async def refused(request: Request, e: NStyleError) -> JSONResponse:
         status = e.status if isinstance(e, Refused) else 404 if isinstance(e, NotFound) else 400
         return JSONResponse({"detail": one_line(str(e))}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, e: RequestValidationError) -> JSONResponse:
+        """FastAPI's own check of a query parameter, as one line like every other refusal."""
+        problems = [f"{' '.join(str(p) for p in err.get('loc', ())[1:]) or 'request'}: {err.get('msg', '')}"
+                    for err in e.errors()]
+        return JSONResponse({"detail": one_line("; ".join(problems) or "malformed request")}, status_code=400)
 
     @app.get("/")
     async def index() -> FileResponse:
@@ -141,7 +150,11 @@ def add_upload_routes(app: FastAPI, store: Store, max_bytes: int) -> None:
         upload_id, ext = new_id(), extension_of(files[name].name, kind)
         target = store.uploads / f"{upload_id}{ext}"
         shutil.copyfile(files[name], target)
-        shape = await asyncio.to_thread(check_upload, kind, target, name)
+        try:
+            shape = await asyncio.to_thread(check_upload, kind, target, name)
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
         up = Upload(upload_id, kind, name, ext, target.stat().st_size, shape, sample=name)
         return vars(store.add_upload(up))
 
@@ -219,8 +232,14 @@ def add_run_routes(app: FastAPI, store: Store, runner: Runner, hub: Hub) -> None
 
 
 async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object (at most MAX_JSON bytes: a run's settings are a few hundred)."""
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_JSON:
+            raise Refused(413, f"the request body is over {MAX_JSON // 1024} kB; a run's settings are far smaller")
     try:
-        body = json.loads(await request.body())
+        body = json.loads(raw)
     except ValueError:
         raise NStyleError("the request body is not JSON") from None
     if not isinstance(body, dict):

@@ -233,6 +233,18 @@ def test_client_names_never_become_paths(client: TestClient, data: Path, tmp_pat
     assert sorted(p.name for p in data.iterdir()) == ["runs", "uploads"]
 
 
+def test_malformed_requests_get_one_line_too(client: TestClient) -> None:
+    for method, path, kw, status, message in [
+        ("post", "/api/uploads", {"content": b"x"}, 400, "kind: Field required"),
+        ("post", "/api/runs", {"content": b"{" + b" " * 70000 + b"}"}, 413, "over 64 kB"),
+        ("get", "/api/runs/0123456789abcdef/slice?axis=abc", {}, 400, "axis"),
+        ("post", "/api/samples", {"json": {"kind": "image"}}, 400, "no image sample ''"),
+    ]:
+        r = getattr(client, method)(path, **kw)
+        assert r.status_code == status, (path, r.text)
+        assert isinstance(r.json()["detail"], str) and message in r.json()["detail"], (path, r.json())
+
+
 def test_unknown_and_path_like_ids_are_404(client: TestClient) -> None:
     for path in ("/api/runs/0123456789abcdef", "/api/runs/..", "/api/runs/..%2F..%2Fetc%2Fpasswd",
                  "/api/runs/0123456789abcdef/result", "/api/runs/0123456789abcdef/config",
