@@ -68,6 +68,7 @@ class Live:
         self.version = 0
         self.best_g: torch.Tensor | None = None
         self.best_total = math.inf
+        self.best_scale = 0  # the engine, too, keeps the best G of the scale it is at
         # 0: the first step takes a frame, sends progress and saves the best G at once.
         self._frame_at = self._progress_at = self._checkpoint_at = 0.0
 
@@ -87,6 +88,8 @@ class Live:
             self.first_step = record.first_step = now
         record.steps_done += 1
         record.history.append(self.point(info))
+        if info.scale != self.best_scale:  # J at a finer scale is not comparable: the best starts anew
+            self.best_scale, self.best_total = info.scale, math.inf
         if info.total < self.best_total:
             self.best_total = info.total
             record.best = best_of(info)

@@ -306,3 +306,17 @@ def test_a_run_whose_input_is_gone_fails_instead_of_waiting_forever(data: Path) 
         app.state.runner.submit(record)
         done = wait(client, record.id)
         assert done["status"] == "failed" and f"no upload '{content}'" in done["error"]
+
+
+def test_the_best_G_kept_for_a_restart_is_the_current_scales(data: Path) -> None:
+    """J jumps when a run moves to a finer grid; the G saved for a restart must not stay the
+    coarse scale's (lower J, smaller grid) once the run works at the output's size."""
+    from nstyle.core.engine import StepInfo
+    from nstyle.studio.runner import Live
+
+    store = Store(data)
+    record = store.add(RunRecord(new_id(), "image", "0" * 16, ["1" * 16], {}))
+    live = Live(record, ImageSettings(), store, lambda event, body: None)
+    live.step(StepInfo(0, 1.0, 1.0, 0.0, 0.0, scale=0), torch.zeros(1, 3, 8, 8))
+    live.step(StepInfo(2, 5.0, 5.0, 0.0, 0.0, scale=1), torch.ones(1, 3, 16, 16))
+    assert live.best_g is not None and live.best_g.shape[-1] == 16 and record.best["total"] == 5.0
