@@ -60,6 +60,7 @@ examples:
   nstyle series ecg.dcm other_ecg.dcm -o out.dcm --plot traces.png
   nstyle volume anatomy.nii.gz texture.nii.gz -o out.nii.gz --preview slices.png
   nstyle explain photo.jpg -o layers.png
+  nstyle studio                              (a web page: http://127.0.0.1:8765/)
   nstyle --config out.toml -o again.png      (repeat a run from its settings file)
 """
 
