@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import sys
 
-from .runtime import interrupted_status, say, stop_signals
+from .runtime import interrupted_status, say, stop_received, stop_signals
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         with stop_signals():
             from .cli import main as cli_main
+
+            if stop_received():  # raised inside a library's import that swallowed it: the import
+                raise KeyboardInterrupt  # may be half done, so stop here rather than run on it
     except KeyboardInterrupt:
         say("nstyle: interrupted while starting; nothing written")
         return interrupted_status()

@@ -76,6 +76,12 @@ def notice(caught: list[warnings.WarningMessage]) -> None:
         say(f"nstyle: note: {one_line(str(ours[0].message), 200)}{more}")
 
 
+def stop_received() -> bool:
+    """Whether a stop signal arrived since ``stop_signals`` was entered (even if the exception it
+    raised was swallowed: some libraries catch everything around an optional import)."""
+    return bool(_received)
+
+
 def interrupted_status() -> int:
     """128 + the number of the first stop signal received (130 for Ctrl-C)."""
     return 128 + (_received[0] if _received else signal.SIGINT)

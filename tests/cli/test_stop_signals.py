@@ -76,3 +76,26 @@ def test_explain_interrupted_exits_130_and_still_draws(tmp_path, capsys, monkeyp
                       "--steps", "3", "--channels", "1"], capsys)
     assert rc == 130, err
     assert (tmp_path / "e.png").is_file()
+
+
+def test_a_stop_signal_swallowed_by_an_import_still_stops_the_start(monkeypatch, capsys, tmp_path):
+    """A library that catches everything around an import can swallow the exception a signal
+    raised there (seen: SIGTERM inside numpy's lazy import of numpy.linalg under torch, which
+    then failed later with a RecursionError); the start-up still ends quietly with 128 + 15."""
+    from contextlib import contextmanager
+
+    import nstyle.launch as launch
+    import nstyle.runtime as runtime
+
+    entered = runtime.stop_signals
+
+    @contextmanager
+    def swallowed():
+        with entered():
+            runtime._received.append(signal.SIGTERM)  # the handler ran; its exception was caught
+            yield
+
+    monkeypatch.setattr(launch, "stop_signals", swallowed)
+    out = tmp_path / "o.png"
+    assert launch.main(["image", str(sample_path("astronaut.png")), str(sample_path("ihc.png")), "-o", str(out)]) == 143
+    assert "interrupted while starting" in capsys.readouterr().err and not out.exists()
