@@ -37,7 +37,7 @@ log = logging.getLogger("nstyle.studio")
 
 # A live frame is taken from G at most this often, and progress sent: 2 a second look live.
 # Drawing them (here and in a browser on the same 2-core machine) is what a watching page
-# costs the optimisation: 4.5 % of its speed at 4 frames and 5 progress events a second,
+# costs the optimisation: 4.7 % of its speed at 2 frames and 4 progress events a second,
 # less than the machine's noise at 2 of each (benchmarks/studio.py).
 FRAME_INTERVAL = 0.5
 PROGRESS_INTERVAL = 0.5
