@@ -285,27 +285,31 @@ def new_run(store: Store, body: dict[str, Any]) -> RunRecord:
 def check_upload(kind: str, path: Path, name: str) -> list[int]:
     """Decode an upload as a run would (the CLI's readers and limits); its shape, or an error
     that names the client's file, not the server's path."""
-    modality = MODALITIES[kind]
-    settings = modality.settings_type()
     try:
-        with limits(None, getattr(settings, "max_pixels", None)):
-            signals = modality.load(str(path), [str(path)], settings, torch.device("cpu"))
+        content, _ = read_upload(kind, path)
     except NStyleError as e:
         raise NStyleError(str(e).replace(str(path), name)) from None
     except (MemoryError, torch.OutOfMemoryError):
         raise NStyleError(f"{name}: too large to decode here") from None
     except Exception as e:  # a decoder's own failure on hostile bytes
         raise NStyleError(f"{name}: cannot read it as {kind} ({type(e).__name__})") from None
-    return list(signals.content.shape[1:])
+    return list(content.shape[1:])
 
 
-def view_file(kind: str, path: Path) -> Response:
-    """A picture (or traces) of an uploaded file, read as a run reads it."""
+def read_upload(kind: str, path: Path) -> tuple[torch.Tensor, Any]:
+    """The upload as a run with the kind's defaults reads it (its readers, its pixel limit):
+    the content signal in G's domain, and those default settings."""
     modality = MODALITIES[kind]
     settings = modality.settings_type()
     with limits(None, getattr(settings, "max_pixels", None)):
         signals = modality.load(str(path), [str(path)], settings, torch.device("cpu"))
-    shown = view(kind, signals.content, settings)  # as read for a run: the domain G lives in
+    return signals.content, settings
+
+
+def view_file(kind: str, path: Path) -> Response:
+    """A picture (or traces) of an uploaded file, read as a run reads it."""
+    content, settings = read_upload(kind, path)
+    shown = view(kind, content, settings)  # as read for a run: the domain G lives in
     if isinstance(shown.data, bytes):
         return Response(shown.data, media_type=shown.mime)
     return JSONResponse(shown.data)
