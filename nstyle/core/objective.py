@@ -16,7 +16,7 @@ from ..nets.protocol import SampledNet
 from .balance import check_balance, content_norm, norm_or_one
 from .functional import Activations, FeatureNet, Terms, content_cost, total_cost, total_variation
 from .precision import autocast, check_precision
-from .style_losses import get_style_loss, target_stats
+from .style_losses import get_style_loss, layer_distance, target_stats
 
 
 class StyleObjective:
@@ -106,7 +106,7 @@ class StyleObjective:
         share-weighted mean of each region's distance over its own positions."""
         loss = self.style_loss
         if self.regions is None:
-            return norm_or_one(float(loss.distance(self.style_targets[name], loss.stats(a))))
+            return norm_or_one(float(layer_distance(loss, self.style_targets[name], a)))
         parts = [
             share * float(loss.distance(t[name], loss.stats(a, self._region_weights(r, tuple(a.shape[2:])))))
             for r, (t, share) in enumerate(zip(self.region_targets, self.region_shares))
@@ -135,14 +135,14 @@ class StyleObjective:
         if self.regions is None:
             total = torch.zeros((), device=self.device)
             for name, lam in self.style_weights.items():
-                d = loss.distance(self.style_targets[name], loss.stats(acts[name]))
+                d = layer_distance(loss, self.style_targets[name], acts[name])
                 total = total + (lam / self.style_norms[name]) * d
             return total
         total = torch.zeros((), device=self.device)
         for r, (targets, share) in enumerate(zip(self.region_targets, self.region_shares)):
             for name, lam in self.style_weights.items():
                 w = self._region_weights(r, tuple(acts[name].shape[2:]))
-                d = loss.distance(targets[name], loss.stats(acts[name], w))
+                d = layer_distance(loss, targets[name], acts[name], w)
                 total = total + share * (lam / self.style_norms[name]) * d
         return total
 

@@ -107,6 +107,46 @@ def test_gram_matrix(dim):
 
 
 @pytest.mark.parametrize("dim", DIMS)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_gram_cost_value_and_closed_form_gradient(dim, channels_last):
+    """gram_cost = ||G(a)/(2 M n_C) - T||^2 (NumPy, float64) and its hand-written backward
+    passes gradcheck, in channels-last memory too (the layout VGG's activations come in)."""
+    if channels_last and dim != "2d":
+        pytest.skip("channels-last is a 4D layout")
+    shape = SHAPES[dim]["same"]
+    a, t_src = rand(shape, 11, torch.float64), rand(shape, 12, torch.float64)
+    if channels_last:
+        a = a.contiguous(memory_format=torch.channels_last)
+    target = obj.scaled_gram(t_src)
+    m, n_c = ref_spatial(np64(a)), shape[1]
+    expected = np.sum((ref_gram(np64(a)) / (2.0 * m * n_c) - np64(target)) ** 2)
+    assert_close(obj.gram_cost(a, target), expected, rtol=1e-10)
+    assert torch.autograd.gradcheck(lambda x: obj.gram_cost(x, target), (a.clone().requires_grad_(True),))
+    one = target[:1]  # a (1, n_C, n_C) target is compared with every batch item
+    assert torch.autograd.gradcheck(lambda x: obj.gram_cost(x, one), (a.clone().requires_grad_(True),))
+
+
+def test_gram_cost_bfloat16_activations_get_a_bfloat16_gradient_of_the_float32_cost():
+    """bf16 activations (autocast's): the cost is the float32 cost of those values, and the
+    gradient, in bf16 and in the activations' layout, is that cost's gradient rounded."""
+    a = rand((1, 8, 6, 5), 13).bfloat16().contiguous(memory_format=torch.channels_last)
+    target = obj.scaled_gram(rand((1, 8, 6, 5), 14))
+    x = a.clone().requires_grad_(True)
+    obj.gram_cost(x, target).backward()
+    ref = a.float().requires_grad_(True)
+    j = obj.layer_style_cost_from_grams(target, obj.scaled_gram(ref))
+    j.backward()
+    assert x.grad.dtype == torch.bfloat16 and x.grad.is_contiguous(memory_format=torch.channels_last)
+    assert abs(float(obj.gram_cost(a, target)) - float(j.detach())) <= 1e-5 * float(j.detach())
+    np.testing.assert_allclose(x.grad.float().numpy(), ref.grad.numpy(), rtol=2e-2, atol=1e-2 * ref.grad.abs().max())
+
+
+def test_gram_cost_rejects_a_target_of_the_wrong_size():
+    with pytest.raises(ValueError, match="target"):
+        obj.gram_cost(rand((2, 3, 4), 0), torch.zeros(2, 4, 4))
+
+
+@pytest.mark.parametrize("dim", DIMS)
 def test_spatial_size_is_product_of_spatial_axes(dim):
     a = rand(SHAPES[dim]["other"], 0)
     assert obj.spatial_size(a) == ref_spatial(np64(a))
