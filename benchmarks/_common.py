@@ -143,6 +143,7 @@ def prepare(kind: str, content: Any, style: Any, device: torch.device | str, **o
     makes them; ``content`` and ``style`` are what the kind's loader takes (file paths)."""
     settings = settings_for(kind, **options, device=str(device))
     dev = resolve_device(settings.device)
+    settings = settings.resolved(dev)  # steps, plateau and precision as --quality sets them
     check_precision(settings.precision, dev)
     modality = MODALITIES[kind]
     styles = list(style) if isinstance(style, (list, tuple)) else [style]

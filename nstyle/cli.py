@@ -42,7 +42,7 @@ from .outputs.config import (
     written_by_nstyle,
 )
 from .outputs.guard import Named, all_or_nothing, check_run_paths, input_paths
-from .pipeline import Plan, run
+from .pipeline import Plan, run, steps_before
 from .resources import limits
 from .runtime import interrupted_status, notice, one_line, quiet_warnings, say, stop_signals
 from .validators import NAMED_INITS, check_count, check_range
@@ -430,9 +430,13 @@ class Progress(LazyBar):
 
     def plan(self, plan: Plan) -> None:
         self.options["total"] = sum(n for _, n in plan)
+        self.planned = plan
 
     def __call__(self, info: StepInfo, g: torch.Tensor) -> None:
         bar = self.get()
+        start = steps_before(getattr(self, "planned", []), info.scale)
+        if bar.n < start:  # the previous scale reached its plateau early: skip its unused steps
+            bar.update(start - bar.n)
         bar.update(1)
         bar.set_postfix_str(f"J={info.total:.4g} J_content={info.content:.3g} J_style={info.style:.3g}")
 

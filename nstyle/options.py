@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 
 from . import validators as v
 from .core.balance import BALANCES
-from .core.engine import DEFAULT_LR, OPTIMIZERS
-from .core.precision import PRECISIONS
+from .core.engine import DEFAULT_LR, OPTIMIZERS, Plateau
+from .core.precision import AUTO, PRECISIONS, resolve_precision
 from .core.style_losses import DEFAULT_STYLE_LOSS, STYLE_LOSSES
 from .errors import NStyleError, NStyleTypeError
 from .nets.random import parse_branches
@@ -91,10 +91,44 @@ MAX_SEED = 2**63 - 1
 MAX_LR = 1e4
 # 768 kHz is the highest rate audio hardware records; more only multiplies the samples.
 MAX_RATE = 768_000
-# Steps at each coarse scale: enough for the large structures to settle (at 384 px, 50
-# coarse + 150 final steps gave J within 3% of 200 single-scale steps in 9% less time,
-# with visibly larger-scale texture); everything finer is redone at the next scale anyway.
-DEFAULT_SCALE_STEPS = 50
+
+
+@dataclass(frozen=True)
+class Preset:
+    """What ``--quality`` sets where the options are not given: the most steps at the output
+    size and at each coarse scale, the plateau rule that ends a scale early (relative fall of
+    the best J over ``window`` steps; 0: never), and the precision (``auto``: bf16 where fast)."""
+
+    steps: int
+    scale_steps: int
+    plateau: float
+    window: int = 10
+    precision: str = AUTO
+
+
+QUALITIES = ("draft", "default", "best")
+# Images (benchmarks/time_to_quality.py; README, "Speed"): bf16 where the CPU runs it fast and
+# 50 steps at each coarse scale, then at most 100 at the output size. With G kept in [0, 1]
+# (the engine's bounds) this reached, on Tübingen x The Starry Night at 512 px, a J 5.4x lower
+# than the former 200 fp32 steps did once their picture was clipped, with the style and content
+# distances within 5 % of theirs; 60 final steps over 30-step coarse scales left the picture
+# further from the content (+24 %). A plateau (J falling by < 0.2 % over 10 steps) ends a scale
+# that has settled; draft stops at 1 %.
+IMAGE_PRESETS = {
+    "draft": Preset(steps=40, scale_steps=20, plateau=0.01),
+    "default": Preset(steps=100, scale_steps=50, plateau=0.002),
+    "best": Preset(steps=300, scale_steps=50, plateau=0.0, precision="fp32"),
+}
+SIGNAL_PRESETS = {
+    "draft": Preset(steps=100, scale_steps=30, plateau=0.01),
+    "default": Preset(steps=300, scale_steps=50, plateau=0.0, precision="fp32"),
+    "best": Preset(steps=600, scale_steps=100, plateau=0.0, precision="fp32"),
+}
+VOLUME_PRESETS = {
+    "draft": Preset(steps=60, scale_steps=30, plateau=0.01),
+    "default": Preset(steps=200, scale_steps=50, plateau=0.0, precision="fp32"),
+    "best": Preset(steps=400, scale_steps=100, plateau=0.0, precision="fp32"),
+}
 # Ulyanov's 4096 filters of 11 frames (0.13 s at 22.05 kHz, hop 256), plus 1024 spanning 41
 # frames (0.48 s) for the slower texture and rhythm (beeps that repeat within it).
 DEFAULT_AUDIO_BRANCHES = "11:4096,11x4:1024"
@@ -125,8 +159,12 @@ class Settings:
 
     kind: ClassVar[str] = ""
 
-    steps: int = option(
-        200, "optimisation steps at the output size (one network evaluation each)", group="optimisation"
+    #: What each ``--quality`` sets (per kind; see ``Preset``).
+    presets: ClassVar[dict[str, Preset]] = {}
+
+    steps: int | None = option(
+        None, "most optimisation steps at the output size, one network evaluation each (default: from --quality)",
+        group="optimisation", type=int,
     )
     init: Any = option("noise", "starting G: noise, content or style", group="optimisation")
     seed: int = option(0, "random seed of the noise start", group="optimisation")
@@ -143,17 +181,26 @@ class Settings:
         "none", "coarse-to-fine: auto (from a coarse size up by sqrt(2)), none (one scale) or sizes like 128,256,512",
         group="speed and scale",
     )
+    quality: str = option(
+        "default", "draft (a first look), default, or best (a print): the steps, plateau rule and precision "
+        "that are not given", group="speed and scale", choices=QUALITIES,
+    )
     scale_steps: int | None = option(
-        None, f"steps at each coarse scale (default: {DEFAULT_SCALE_STEPS}, or --steps if fewer)",
+        None, "most steps at each coarse scale (default: from --quality, or --steps if fewer)",
         group="speed and scale", type=int,
+    )
+    plateau: float | None = option(
+        None, "end a scale once its best J fell by less than this fraction over 10 steps (0: take every step; "
+        "default: from --quality)", group="speed and scale", type=float,
     )
     max_memory: float | None = option(
         None, "GiB one run may use; a run estimated above it is refused before it starts "
         "(default: 0.8 x this machine's memory)", group="speed and scale", type=float, metavar="GIB",
     )
-    precision: str = option(
-        "fp32", "network arithmetic: bf16 is about 2x faster on CPUs with AVX-512 BF16; Grams stay fp32",
-        group="speed and scale", choices=PRECISIONS,
+    precision: str | None = option(
+        None, "network arithmetic: auto (bf16 where this device runs it fast), fp32, bf16 (about 2.4x faster "
+        "on CPUs with AVX-512 BF16), fp16 (CUDA); Grams stay fp32 (default: from --quality)",
+        group="speed and scale", choices=(AUTO, *PRECISIONS),
     )
     content_weight: float | None = option(None, "alpha, the weight of J_content", type=float)
     style_weight: float | None = option(None, "beta, the weight of J_style", type=float)
@@ -178,7 +225,8 @@ class Settings:
     def validate(self) -> Settings:
         """Check every value that can be checked before loading anything; self, or NStyleError."""
         self.check_types()
-        v.check_count("steps", self.steps)
+        if self.steps is not None:
+            v.check_count("steps", self.steps)
         if self.scale_steps is not None:
             v.check_count("scale steps", self.scale_steps)
         v.check_count("seed", self.seed, 0, MAX_SEED)
@@ -191,7 +239,11 @@ class Settings:
         v.check_scales(self.scales)
         if not isinstance(self.device, str):
             raise NStyleTypeError(f"device must be a name such as cpu or cuda, got {self.device!r}")
-        v.check_choice("precision", self.precision, PRECISIONS)
+        if self.precision is not None:
+            v.check_choice("precision", self.precision, (AUTO, *PRECISIONS))
+        v.check_choice("quality", self.quality, QUALITIES)
+        if self.plateau is not None:
+            v.check_range("plateau", self.plateau, 0, 1)
         v.check_choice("style loss", self.style_loss, tuple(STYLE_LOSSES))
         for what, w in (("content weight", self.content_weight), ("style weight", self.style_weight)):
             if w is not None:
@@ -206,6 +258,25 @@ class Settings:
             raise NStyleError("style blend and mask exclude each other: a mask gives each region one style")
         v.check_init(self.init)
         return self
+
+    def resolved(self, device: Any = "cpu") -> Settings:
+        """A copy with what ``quality`` decides filled in where it was not given: steps, scale
+        steps (at most ``steps``), plateau, and the precision resolved for ``device`` (``auto``:
+        bf16 where it is fast). Idempotent; ``nstyle.pipeline.run`` resolves before it plans."""
+        preset = self.presets[self.quality]
+        steps = preset.steps if self.steps is None else self.steps
+        return dataclasses.replace(
+            self,
+            steps=steps,
+            scale_steps=min(steps, preset.scale_steps) if self.scale_steps is None else self.scale_steps,
+            plateau=preset.plateau if self.plateau is None else self.plateau,
+            precision=resolve_precision(preset.precision if self.precision is None else self.precision, device),
+        )
+
+    def plateau_rule(self) -> Plateau | None:
+        """The plateau rule of a resolved run (None where ``plateau`` is 0)."""
+        tol = self.presets[self.quality].plateau if self.plateau is None else self.plateau
+        return Plateau(tol, self.presets[self.quality].window) if tol > 0 else None
 
     def check_types(self) -> None:
         """Each value against its field's declared type: NStyleTypeError naming the option.
@@ -246,13 +317,17 @@ class ImageSettings(Settings):
     """A picture: pretrained VGG, long side ``size``, colours, tiling."""
 
     kind: ClassVar[str] = "image"
+    presets: ClassVar[dict[str, Preset]] = IMAGE_PRESETS
 
     size: int | None = option(512, "long side of the result in pixels", group="result", type=int)
     max_pixels: int = option(
         DEFAULT_MAX_PIXELS, "largest input image (width x height) decoded; larger ones are refused from their header",
         group="speed and scale",
     )
-    steps: int = option(200, "optimisation steps at the output size (one network evaluation each)", group="result")
+    steps: int | None = option(
+        None, "most optimisation steps at the output size, one network evaluation each (default: from --quality)",
+        group="result", type=int,
+    )
     init: Any = option("content", "starting G: noise (the seed's random start), content, style or an image file",
                        group="result")
     scales: str | None = option(
@@ -306,7 +381,9 @@ class ImageSettings(Settings):
 class SignalSettings(Settings):
     """What sound and series share: an untrained multi-branch 1D network."""
 
-    steps: int = option(300, "optimisation steps at the output length", group="optimisation")
+    steps: int | None = option(
+        None, "most optimisation steps at the output length (default: from --quality)", group="optimisation", type=int,
+    )
     init: Any = option(
         "noise", "starting G: noise (at the data's own scale), content, style, or a file of the content's kind "
         "(e.g. an earlier result) to continue from", group="optimisation",
@@ -337,6 +414,7 @@ class AudioSettings(SignalSettings):
     """A sound: random convolutions over its log-magnitude STFT."""
 
     kind: ClassVar[str] = "audio"
+    presets: ClassVar[dict[str, Preset]] = SIGNAL_PRESETS
 
     style_weights: ClassVar[dict[str, float]] = AUDIO_STYLE_WEIGHTS
     style_weight: float | None = option(None, weights_help(AUDIO_STYLE_WEIGHTS), type=float)
@@ -381,6 +459,7 @@ class SeriesSettings(SignalSettings):
     """A multichannel time series (ECG, EEG, sensors): leads are channels."""
 
     kind: ClassVar[str] = "series"
+    presets: ClassVar[dict[str, Preset]] = SIGNAL_PRESETS
 
     style_weights: ClassVar[dict[str, float]] = SERIES_STYLE_WEIGHTS
     style_weight: float | None = option(None, weights_help(SERIES_STYLE_WEIGHTS), type=float)
@@ -408,6 +487,7 @@ class VolumeSettings(Settings):
     """A CT/MR volume: VGG over slices (triplanar), inflated 3D VGG, or random 3D convolutions."""
 
     kind: ClassVar[str] = "volume"
+    presets: ClassVar[dict[str, Preset]] = VOLUME_PRESETS
 
     init: Any = option(
         "content", "starting G: content, noise, style, or a volume (e.g. an earlier result) to continue from",

@@ -26,7 +26,7 @@ from .core.tiling import TiledObjective, auto_tile
 from .errors import NStyleError, NStyleTypeError
 from .kinds.base import Modality, Network, Result, Signals
 from .nets.protocol import is_stochastic
-from .options import DEFAULT_SCALE_STEPS, Settings
+from .options import Settings
 from .outputs.guard import input_paths
 from .resources import BACKWARD_FACTOR, activation_bytes, check_bytes, limits, parameter_bytes
 from .steering.masks import composite, region_weights
@@ -53,7 +53,8 @@ def run(
     """
     settings.validate()
     device = resolve_device(settings.device)
-    check_precision(settings.precision, device)
+    settings = settings.resolved(device)  # what --quality decides, precision for this device
+    check_precision(str(settings.precision), device)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     if not styles:
         raise NStyleError("no style given")
@@ -83,11 +84,18 @@ def run(
 
 
 def scale_plan(long_side: int, settings: Settings, coarsest: int) -> Plan:
-    """(long side, steps) of each scale: ``scale_steps`` (default min(steps, 50)) at every
-    coarse scale and ``steps`` at the output's size."""
+    """(long side, most steps) of each scale: ``scale_steps`` at every coarse scale and
+    ``steps`` at the output's size (as ``settings.resolved()`` fills them in); the plateau
+    rule may end a scale before."""
+    settings = settings.resolved(settings.device)
     sides = parse_scales(settings.scales, long_side, start=coarsest)
-    coarse = min(settings.steps, DEFAULT_SCALE_STEPS) if settings.scale_steps is None else settings.scale_steps
-    return [(side, coarse) for side in sides[:-1]] + [(sides[-1], settings.steps)]
+    return [(side, int(settings.scale_steps or 0)) for side in sides[:-1]] + [(sides[-1], int(settings.steps or 0))]
+
+
+def steps_before(plan: Sequence[Sequence[int]], scale: int) -> int:
+    """Steps planned before scale ``scale``: where a progress count stands when that scale
+    starts (a scale that the plateau rule ended early leaves its rest unused)."""
+    return sum(int(steps) for _, steps in plan[:scale])
 
 
 def check_memory(modality: Modality, signals: Signals, network: Network, settings: Settings) -> None:
@@ -158,7 +166,8 @@ def optimise_scales(
         lr = runs[-1].lr if runs else settings.lr
         result = optimize(
             objective, g0, steps, optimizer=choose_optimizer(settings, network), lr=lr,
-            callback=callback, opt_state=state, step_offset=offset, scale=index,
+            callback=callback, opt_state=state, step_offset=offset, scale=index, plateau=settings.plateau_rule(),
+            bounds=modality.bounds,
         )
         runs.append(result)
         offset += steps + 1  # each scale also measures J after its last step
@@ -181,6 +190,7 @@ def build_objective(
     modality: Modality, network: Network, at: Signals, settings: Settings
 ) -> tuple[StyleObjective | TiledObjective, float]:
     """J at one scale, whole or tiled (tiles only for the Gram loss of one style, no mask), and its α."""
+    settings = settings.resolved(at.content.device)  # the precision --quality picks, if none was given
     alpha = settings.content_weight
     if alpha is None:
         alpha = default_alpha(modality, network, at, settings)
@@ -266,4 +276,4 @@ def finish(modality: Modality, g: torch.Tensor, signals: Signals, settings: Sett
     return out
 
 
-__all__ = ["Plan", "StepInfo", "run", "scale_plan"]
+__all__ = ["Plan", "StepInfo", "run", "scale_plan", "steps_before"]

@@ -90,7 +90,8 @@ def stylize_video(
     work = work_folder(out)
     key = _run_hash(Path(content), styles, settings)
     done = _resume(work, key)
-    later_steps = settings.steps // 2 if settings.later_steps is None else settings.later_steps
+    later_steps = int(settings.resolved(settings.device).steps or 0) // 2 if settings.later_steps is None \
+        else settings.later_steps
     history: list[tuple[torch.Tensor, Any]] = []  # (G, grey input) of the last frames, newest last
     written: list[Path] = []
     js: list[float] = []

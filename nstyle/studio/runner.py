@@ -27,7 +27,7 @@ from ..errors import NStyleError
 from ..kinds import MODALITIES
 from ..outputs.atomic import write_atomic
 from ..outputs.config import write_config
-from ..pipeline import Plan, finish, run
+from ..pipeline import Plan, finish, run, steps_before
 from ..runtime import one_line
 from .forms import settings_from_form
 from .frames import View, view
@@ -86,7 +86,8 @@ class Live:
         now = record.last_step = time.time()
         if self.first_step is None:
             self.first_step = record.first_step = now
-        record.steps_done += 1
+        # A scale the plateau rule ended early leaves its unused steps behind: count from the plan.
+        record.steps_done = max(record.steps_done, steps_before(record.plan, info.scale)) + 1
         record.history.append(self.point(info))
         if info.scale != self.best_scale:  # J at a finer scale is not comparable: the best starts anew
             self.best_scale, self.best_total = info.scale, math.inf

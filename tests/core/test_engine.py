@@ -14,6 +14,7 @@ from nstyle.core.engine import initial_signal, optimize
 from nstyle.core.functional import Terms, scaled_gram
 from nstyle.core.objective import StyleObjective
 from nstyle.errors import NStyleError
+from nstyle.kinds.image import ImageModality
 from nstyle.modalities.image import load_image
 from nstyle.samples import sample_path
 
@@ -63,6 +64,53 @@ def test_optimize_converges_on_quadratic(method, dim):
     # the returned G is the best one recorded
     assert q.j(res.g) == pytest.approx(min(totals), rel=1e-5)
     assert res.best is not None and res.best.total == min(totals) and res.best.step == res.best_step
+
+
+@pytest.mark.parametrize("method", ["lbfgs", "adam"])
+def test_bounds_keep_every_measured_g_in_the_box_and_reach_the_box_optimum(method):
+    """A quadratic whose minimum lies partly outside [0, 1]: projected steps end at the
+    minimum clipped to the box (separable J), and every G measured lies in the box."""
+    shape, cfg = SHAPES["3d"], SETTINGS[method]
+    q = Quadratic(shape)
+    q.target = q.target * 1.6 - 0.3  # about a third of the optimum outside [0, 1]
+    seen = []
+    res = optimize(q, g_start(shape), steps=cfg["steps"], optimizer=method, lr=cfg["lr"], bounds=(0.0, 1.0),
+                   callback=lambda info, g: seen.append(g.clone()))
+    assert all(float(g.min()) >= 0.0 and float(g.max()) <= 1.0 for g in seen)
+    boxed = q.target.clamp(0, 1)
+    free = optimize(q, g_start(shape), steps=cfg["steps"], optimizer=method, lr=cfg["lr"]).g.clamp(0, 1)
+    # Clipping the unconstrained optimum is this J's box optimum too (it is separable), but
+    # the projected run gets there by itself, to well within the start's distance from it.
+    assert q.j(res.g) == pytest.approx(q.j(boxed), rel=2e-3) and q.j(free) == pytest.approx(q.j(boxed), rel=1e-3)
+    assert float((res.g - boxed).abs().max()) < 0.05 * float((g_start(shape) - boxed).abs().max())
+
+
+def test_plateau_ends_a_run_once_j_flattens_and_keeps_j_within_its_bound():
+    """J(G) = ½Σ w(G − t)² + 1 flattens at 1: L-BFGS's run stops long before its 500 steps,
+    at the first step where the best J fell by less than tol over the window, with J close
+    to where the full run ends."""
+    shape = SHAPES["1d"]
+    q = Quadratic(shape)
+
+    def j(g):
+        terms = q(g)
+        return Terms(terms.total + 1.0, terms.content, terms.style, terms.tv)
+
+    rule = engine.Plateau(1e-3, window=5)
+    full = optimize(j, g_start(shape), steps=500)
+    early = optimize(j, g_start(shape), steps=500, plateau=rule)
+    assert early.plateaued and not full.plateaued
+    assert len(early.history) < 0.5 * len(full.history)
+    best = [min(h.total for h in early.history[: k + 1]) for k in range(len(early.history))]
+    assert best[-1 - rule.window] - best[-1] < rule.tol * best[-1]  # the rule held where it stopped
+    assert best[-2 - rule.window] - best[-2] >= rule.tol * best[-2]  # and not one step before
+    assert full.best.total <= early.best.total <= full.best.total * (1 + 10 * rule.tol)
+
+
+@pytest.mark.parametrize("tol, window", [(-0.1, 10), (float("nan"), 10), (0.01, 0)])
+def test_plateau_rejects_bad_values(tol, window):
+    with pytest.raises(NStyleError, match="plateau"):
+        engine.Plateau(tol, window)
 
 
 def test_optimize_zero_steps_returns_start():
@@ -195,19 +243,22 @@ def test_end_to_end_bundled_vgg16(vgg16_norm):
             assert d1 < 0.8 * d0, (name, d0, d1)
 
 
+@pytest.mark.parametrize("boxed", [False, True])
 @pytest.mark.parametrize("overshoot", [math.inf, engine.OVERSHOOT])
-def test_lbfgs_restarts_after_an_overshoot(monkeypatch, overshoot):
+def test_lbfgs_restarts_after_an_overshoot(monkeypatch, overshoot, boxed):
     """scikit-image's rocket in the Hubble deep field, with style on the shallow layers: L-BFGS
-    without line search jumps to J ~ 1e28 at its second step and, left alone, stays stuck
-    near the start; going back to the best G with a fresh memory and half the step lets it
-    descend (the restart is what makes the difference: without it J stalls)."""
+    without line search, G unbounded, jumps to J ~ 1e28 at its second step and, left alone,
+    stays stuck near the start; going back to the best G with a fresh memory and half the
+    step lets it descend. Kept in the image's box [0, 1] (the default) the step cannot fly
+    off, and the run descends with or without the restart."""
     monkeypatch.setattr(engine, "OVERSHOOT", overshoot)
+    monkeypatch.setattr(ImageModality, "bounds", (0.0, 1.0) if boxed else None)
     r = stylize(
         str(sample_path("rocket.jpg")), str(sample_path("hubble_deep_field.jpg")), size=64, scales="none",
-        steps=20, style_layers="relu1_1:1,relu2_1:1,relu3_1:0.1,relu4_1:0.01", style_weight=1e8,
+        steps=20, style_layers="relu1_1:1,relu2_1:1,relu3_1:0.1,relu4_1:0.01", style_weight=1e8, precision="fp32",
     )
     ratio = r.best.total / r.history[0].total
-    if math.isinf(overshoot):
+    if math.isinf(overshoot) and not boxed:
         assert ratio > 0.8  # the failure the restart exists for
     else:
         assert ratio < 0.5
