@@ -25,10 +25,10 @@ from .core.precision import check_precision
 from .core.tiling import TiledObjective, auto_tile
 from .errors import NStyleError, NStyleTypeError
 from .kinds.base import Modality, Network, Result, Signals
-from .nets.protocol import is_stochastic
+from .nets.protocol import SampledNet, is_stochastic
 from .options import Settings
 from .outputs.guard import input_paths
-from .resources import BACKWARD_FACTOR, activation_bytes, check_bytes, limits, parameter_bytes
+from .resources import BACKWARD_FACTOR, activation_bytes, check_bytes, keep_freed_memory, limits, parameter_bytes
 from .steering.masks import composite, region_weights
 from .validators import parse_blend, resolve_device
 
@@ -52,6 +52,7 @@ def run(
     is one more term of J at the output's scale (e.g. ``nstyle.video``'s temporal cost).
     """
     settings.validate()
+    keep_freed_memory()  # evaluations reuse their pages instead of faulting them in anew
     device = resolve_device(settings.device)
     settings = settings.resolved(device)  # what --quality decides, precision for this device
     check_precision(str(settings.precision), device)
@@ -105,6 +106,9 @@ def check_memory(modality: Modality, signals: Signals, network: Network, setting
     g = signals.content
     layers = [*network.content_layers, *network.style_weights]
     acts = None if network.tile is not None else activation_bytes(network.model, tuple(g.shape), layers)
+    model = network.model
+    if acts is not None and isinstance(model, SampledNet) and is_stochastic(model):
+        acts = round(acts * model.sampled_share(tuple(g.shape)))  # an evaluation runs only its sample of slices
     numel = g.numel()
     if choose_optimizer(settings, network) == "lbfgs":
         state = 2 * lbfgs_history(numel) * numel * 4

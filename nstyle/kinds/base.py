@@ -22,6 +22,7 @@ from ..errors import NStyleError
 from ..nets.protocol import SampledNet
 from ..options import Settings
 from ..outputs.guard import check_run_paths
+from ..resources import on_meta
 from ..steering.masks import RegionMask
 from ..validators import NAMED_INITS
 
@@ -154,13 +155,17 @@ def per_element_alpha(network: Network, content: torch.Tensor) -> float:
 
     J_content is a sum over those elements while J_style (Grams divided by M) is not, so
     this α keeps the balance of a default run the same at any length or size of signal.
-    A net that samples its input is measured on all of it.
+    A net that samples its input is measured on all of it. Only the shapes count, so they
+    are taken on the meta device (a 128³ volume's slices took 8 s to run for real).
     """
     model = network.model
     if isinstance(model, SampledNet) and model.sampled:
         model.use_all_slices()
-    with torch.no_grad():
-        acts = model(content, list(network.content_layers))
+    layers = list(network.content_layers)
+    acts = on_meta(model, tuple(content.shape), layers) if isinstance(model, torch.nn.Module) else None
+    if acts is None:
+        with torch.no_grad():
+            acts = model(content, layers)
     return 1.0 / sum(acts[n].numel() for n in network.content_layers)
 
 

@@ -33,6 +33,10 @@ class SampledNet(Protocol):
     def resample(self, shape: tuple[int, ...]) -> None:
         """Draw the part of a signal of ``shape`` that the next evaluation sees."""
 
+    def sampled_share(self, shape: tuple[int, ...]) -> float:
+        """The share of a signal of ``shape`` one evaluation sees (1 when it sees all of it)."""
+        ...
+
     def select(self, name: str, target: torch.Tensor) -> torch.Tensor:
         """The part of an all-input activation ``target`` of layer ``name`` that was drawn."""
         ...

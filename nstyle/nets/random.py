@@ -145,9 +145,27 @@ class RandomBranches(nn.Module):
         for b in self.branches:
             conv_name, relu_name = f"conv_{b.name}", f"relu_{b.name}"
             if conv_name in wanted or relu_name in wanted:
-                a = self.convs[b.name](mirror(h, b.span, self.dims) if self.edges == "reflect" else h)
+                a = _convolve(self.convs[b.name], mirror(h, b.span, self.dims) if self.edges == "reflect" else h)
                 if conv_name in wanted:
                     out[conv_name] = a
                 if relu_name in wanted:
                     out[relu_name] = torch.relu(a)
         return out
+
+
+# A 1D branch with this many filters (and no dilation) runs as one matrix product over the
+# unfolded input: for a sound's 4096 filters of 11 frames over 513 bins, forward and backward
+# took 111 ms that way against 222 ms through conv1d (oneDNN's 1D convolution is far from
+# its 2D speed); a dilated branch unfolds into a strided copy and is faster as conv1d.
+MATMUL_FILTERS = 1024
+
+
+def _convolve(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``conv(x)``: as ``unfold`` + one matrix product for a wide undilated 1D branch, else as is."""
+    if not (isinstance(conv, nn.Conv1d) and conv.dilation == (1,) and conv.out_channels >= MATMUL_FILTERS
+            and conv.bias is None and conv.padding == (0,) and conv.stride == (1,)):
+        return conv(x)
+    width = conv.kernel_size[0]
+    n, c, t = x.shape
+    cols = x.unfold(2, width, 1).permute(0, 2, 1, 3).reshape(n, t - width + 1, c * width)  # (N, T', C·width)
+    return (cols @ conv.weight.reshape(conv.out_channels, -1).t()).transpose(1, 2)  # (N, filters, T')

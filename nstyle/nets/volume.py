@@ -87,6 +87,14 @@ class Triplanar(nn.Module):
             k = min(n, self.slices_per_axis)
             self.indices[o] = torch.randperm(n, generator=self.gen)[:k].sort().values
 
+    def sampled_share(self, shape: tuple[int, ...]) -> float:
+        """Share of the activations of all slices that one evaluation computes: each axis's
+        slices together cover the whole volume, so the mean over axes of min(n, k) / n."""
+        if self.slices_per_axis is None:
+            return 1.0
+        k = self.slices_per_axis
+        return sum(min(shape[axis], k) / shape[axis] for axis in ORIENTATIONS.values()) / len(ORIENTATIONS)
+
     def select(self, name: str, target: torch.Tensor) -> torch.Tensor:
         """The part of an all-slices activation ``target`` that the current sample saw."""
         if self.indices is None:

@@ -312,3 +312,29 @@ def test_normalisation_only_rescales(vgg16_norm, vgg16_raw):
         if not (c > 0 and float((a - c * b).norm()) <= 1e-4 * float(a.norm())):
             bad.append(name)
     assert bad == []
+
+
+@pytest.mark.parametrize("filters, dilation, reflect", [(1024, 1, False), (1024, 1, True), (64, 1, False),
+                                                        (1024, 4, False)])
+def test_random_branches_wide_1d_convolution_as_a_matrix_product(filters, dilation, reflect):
+    """A wide undilated 1D branch runs as unfold + one matrix product (faster on CPU): same
+    activations and input gradient as torch's conv1d, in float64; the others run conv1d."""
+    from nstyle.nets.random import MATMUL_FILTERS, Branch, RandomBranches, _convolve, mirror
+
+    net = RandomBranches(12, [Branch(5, filters, dilation)], dims=1, seed=3,
+                         edges="reflect" if reflect else "valid").double()
+    conv = next(iter(net.convs.values()))
+    x = torch.randn(2, 12, 40, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
+    name = f"relu_{net.branches[0].name}"
+    ours = net(x, [name])[name]
+    h = mirror(x, net.branches[0].span, 1) if reflect else x
+    theirs = torch.relu(torch.nn.functional.conv1d(h, conv.weight, dilation=dilation))
+    assert ours.shape == theirs.shape
+    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
+    w = torch.randn(ours.shape, dtype=torch.float64)
+    (g1,) = torch.autograd.grad((ours * w).sum(), x)
+    (g2,) = torch.autograd.grad((theirs * w).sum(), x)
+    torch.testing.assert_close(g1, g2, rtol=1e-12, atol=1e-12)
+    probe = torch.randn(1, 12, 30, dtype=torch.float64)
+    uses_matmul = filters >= MATMUL_FILTERS and dilation == 1
+    assert (_convolve(conv, probe).is_contiguous() is False) == uses_matmul  # the product's transposed view
