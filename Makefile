@@ -8,13 +8,13 @@ STAMP   := $(VENV)/.nstyle-installed
 PYTHON  ?= python3
 
 # The demo: scikit-image's astronaut photo in the style of its immunohistochemistry slide,
-# at 384 px (coarse-to-fine from 128 px, 150 steps at 384) so that it runs in about 2 minutes on a 2-core CPU.
+# at 384 px with the default schedule (coarse-to-fine from 128 px, at most 100 steps at 384).
 DEMO_CONTENT := astronaut.png
 DEMO_STYLE   := ihc.png
-DEMO_ARGS    ?= --size 384 --steps 150
+DEMO_ARGS    ?= --size 384
 SAMPLE       := $(PY) -c 'import sys; from nstyle.samples import sample_path; print(sample_path(sys.argv[1]))'
 
-.PHONY: demo test test-fast check bench bench-speed studio studio-screenshot clean
+.PHONY: demo test test-fast check bench bench-speed bench-time studio studio-screenshot clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_image.py
+
+# Issue 12's table: time to a finished result at equal quality, the former defaults against today's (about an hour).
+bench-time: $(STAMP)
+	$(PY) benchmarks/time_to_quality.py
 
 # Issue 6's table: convolution peak, s/evaluation fp32/bf16, time to equal loss, memory to 4096 px (about an hour).
 bench-speed: $(STAMP)

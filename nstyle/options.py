@@ -119,15 +119,31 @@ IMAGE_PRESETS = {
     "default": Preset(steps=100, scale_steps=50, plateau=0.002),
     "best": Preset(steps=300, scale_steps=50, plateau=0.0, precision="fp32"),
 }
-SIGNAL_PRESETS = {
-    "draft": Preset(steps=100, scale_steps=30, plateau=0.01),
-    "default": Preset(steps=300, scale_steps=50, plateau=0.0, precision="fp32"),
+# Sound: on speech (alsa's Front_Center.wav) in a noise style, 10 s, bf16 reached the fp32
+# run's J step for step (0.2586 vs 0.2587 after 300 steps); J after 150 steps was 1.7 % above
+# that, after 100 steps 3.7 %. So at most 150 steps, at 0.29 s each in bf16.
+AUDIO_PRESETS = {
+    "draft": Preset(steps=60, scale_steps=30, plateau=0.01),
+    "default": Preset(steps=150, scale_steps=50, plateau=0.002),
+    "best": Preset(steps=400, scale_steps=100, plateau=0.0, precision="fp32"),
+}
+# Series: their nets are small (12 leads, 256 filters), where bf16 buys little; the step
+# count stays, the plateau rule ends a run that has settled.
+SERIES_PRESETS = {
+    "draft": Preset(steps=100, scale_steps=30, plateau=0.01, precision="fp32"),
+    "default": Preset(steps=300, scale_steps=50, plateau=0.002, precision="fp32"),
     "best": Preset(steps=600, scale_steps=100, plateau=0.0, precision="fp32"),
 }
+# Volumes: 200 Adam steps at the output size as before, bf16 where fast. On nibabel's example
+# volumes at 64^3 (benchmarks/bench_3d.py's pair) bf16 reached the fp32 run's J (0.997 vs
+# 0.997, from 3.09 at C) in a fifth of the time; coarse-to-fine over the three axes did not
+# pay with Adam (J +8 % with 50 steps per coarse scale and 200 at 64^3), so scales stay none.
+# A triplanar 128^3 step takes 3.2 s in bf16 (13 s in fp32). (Adam's J is a sampled, noisy
+# estimate: no plateau rule.)
 VOLUME_PRESETS = {
-    "draft": Preset(steps=60, scale_steps=30, plateau=0.01),
-    "default": Preset(steps=200, scale_steps=50, plateau=0.0, precision="fp32"),
-    "best": Preset(steps=400, scale_steps=100, plateau=0.0, precision="fp32"),
+    "draft": Preset(steps=60, scale_steps=20, plateau=0.0),
+    "default": Preset(steps=200, scale_steps=50, plateau=0.0),
+    "best": Preset(steps=400, scale_steps=50, plateau=0.0, precision="fp32"),
 }
 # Ulyanov's 4096 filters of 11 frames (0.13 s at 22.05 kHz, hop 256), plus 1024 spanning 41
 # frames (0.48 s) for the slower texture and rhythm (beeps that repeat within it).
@@ -414,7 +430,7 @@ class AudioSettings(SignalSettings):
     """A sound: random convolutions over its log-magnitude STFT."""
 
     kind: ClassVar[str] = "audio"
-    presets: ClassVar[dict[str, Preset]] = SIGNAL_PRESETS
+    presets: ClassVar[dict[str, Preset]] = AUDIO_PRESETS
 
     style_weights: ClassVar[dict[str, float]] = AUDIO_STYLE_WEIGHTS
     style_weight: float | None = option(None, weights_help(AUDIO_STYLE_WEIGHTS), type=float)
@@ -459,7 +475,7 @@ class SeriesSettings(SignalSettings):
     """A multichannel time series (ECG, EEG, sensors): leads are channels."""
 
     kind: ClassVar[str] = "series"
-    presets: ClassVar[dict[str, Preset]] = SIGNAL_PRESETS
+    presets: ClassVar[dict[str, Preset]] = SERIES_PRESETS
 
     style_weights: ClassVar[dict[str, float]] = SERIES_STYLE_WEIGHTS
     style_weight: float | None = option(None, weights_help(SERIES_STYLE_WEIGHTS), type=float)
@@ -556,6 +572,13 @@ class VideoSettings(ImageSettings):
     """A clip, frame by frame: every image option, plus the temporal term (Ruder et al. 2016)."""
 
     kind: ClassVar[str] = "video"
+    # γ and the later frames' half as many steps were calibrated with 200 fp32 steps per
+    # frame (benchmarks/bench_video.py): the default keeps that until video is measured again.
+    presets: ClassVar[dict[str, Preset]] = {
+        "draft": Preset(steps=60, scale_steps=20, plateau=0.01),
+        "default": Preset(steps=200, scale_steps=50, plateau=0.0, precision="fp32"),
+        "best": Preset(steps=400, scale_steps=50, plateau=0.0, precision="fp32"),
+    }
 
     size: int | None = option(256, "long side of each frame in pixels", group="result", type=int)
     temporal_weight: float = option(
