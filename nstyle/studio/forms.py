@@ -24,8 +24,8 @@ from ..validators import NAMED_INITS
 SERVER_ONLY = frozenset({"mask", "mask_styles", "weights", "device", "max_memory"})
 # The settings users reach for first, shown above the rest (those the kind has, in this order).
 MAIN = (
-    "size", "quality", "steps", "style_weight", "content_weight", "style_scale", "colors", "style_loss", "init", "precision",
-    "mode", "max_seconds", "net", "slices", "window",
+    "size", "quality", "steps", "style_weight", "content_weight", "style_scale", "colors", "style_loss", "init",
+    "precision", "mode", "max_seconds", "net", "slices", "window",
 )
 KINDS = tuple(SETTINGS)
 
