@@ -6,8 +6,10 @@ Two sections (``--sections pairs,bars``), each printed as a markdown table:
   defaults before ``--quality`` existed, written out here as a plain loop: coarse-to-fine
   over the same long sides (128 px up by √2), G upsampled (bicubic) plus the content's detail
   band between scales, ``torch.optim.LBFGS`` (max_iter 1, history 50, lr 1), 50 steps at
-  each coarse scale and 200 at the output size, fp32, the Grams and costs written out with
-  autograd (``FormerLoss``), G unbounded and clipped to [0, 1] when saved. *nstyle* is
+  each coarse scale and 200 at the output size, a step that raises J above 10x the best so
+  far sends G back to the best with half the step (the former restart), fp32, the Grams and
+  costs written out with autograd (``FormerLoss``), G unbounded and clipped to [0, 1] when
+  saved. *nstyle* is
   ``stylize(content, style, size=...)`` with today's defaults (``--qualities`` adds draft or
   best). For each: seconds, J of the saved picture (nstyle's fp32 objective at the output
   size, the same for both), and the README's two distances: style = Σ_l ‖Ĝ_l(G) − Ĝ_l(S)‖²
@@ -48,6 +50,7 @@ from _common import cpu_model, lbfgs_args, markdown_table, plain_gram, prepare
 from PIL import Image, ImageDraw
 
 import nstyle
+from nstyle.core.engine import OVERSHOOT
 from nstyle.core.multiscale import scale_schedule, scaled_shape, upscale
 from nstyle.kinds.base import Signals
 from nstyle.modalities.image import load_image, save_image
@@ -87,6 +90,7 @@ def former_image(content: Any, style: Any, size: int) -> torch.Tensor:
     full = case.signals
     long = max(full.content.shape[2:])
     g: torch.Tensor | None = None
+    lr = float(lbfgs_args(1)["lr"])  # halved after an overshoot, and kept so at the finer scales
     sides = scale_schedule(long)
     for side in sides:
         shape = scaled_shape(full.content.shape[2:], side)
@@ -97,10 +101,11 @@ def former_image(content: Any, style: Any, size: int) -> torch.Tensor:
         loss = FormerLoss(at)
         g0 = c.clone() if g is None else upscale(g, shape, c, (0.0, 1.0))
         x = g0.detach().clone().contiguous().requires_grad_(True)
-        opt = torch.optim.LBFGS([x], **lbfgs_args(x.numel()))
+        args = lbfgs_args(x.numel())
+        opt = torch.optim.LBFGS([x], **{**args, "lr": lr})
 
-        def closure(x: torch.Tensor = x, opt: torch.optim.Optimizer = opt, loss: FormerLoss = loss) -> torch.Tensor:
-            opt.zero_grad()
+        def closure(x: torch.Tensor = x, loss: FormerLoss = loss) -> torch.Tensor:
+            x.grad = None
             j = loss(x)
             j.backward()
             return j.detach()
@@ -111,6 +116,11 @@ def former_image(content: Any, style: Any, size: int) -> torch.Tensor:
             j = float(opt.step(closure))  # J at `before`
             if j < best:
                 best, best_g = j, before
+            elif j > OVERSHOOT * best:  # the former defaults' restart: back to the best G, half the step
+                lr *= 0.5
+                with torch.no_grad():
+                    x.copy_(best_g)
+                opt = torch.optim.LBFGS([x], **{**args, "lr": lr})
         g = best_g
     assert g is not None
     return g.clamp(0, 1)
