@@ -427,6 +427,7 @@ class Progress(LazyBar):
 
     def __init__(self, quiet: bool) -> None:
         super().__init__(quiet, unit="step")
+        self.planned: Plan = []
 
     def plan(self, plan: Plan) -> None:
         self.options["total"] = sum(n for _, n in plan)
@@ -434,7 +435,7 @@ class Progress(LazyBar):
 
     def __call__(self, info: StepInfo, g: torch.Tensor) -> None:
         bar = self.get()
-        start = steps_before(getattr(self, "planned", []), info.scale)
+        start = steps_before(self.planned, info.scale)
         if bar.n < start:  # the previous scale reached its plateau early: skip its unused steps
             bar.update(start - bar.n)
         bar.update(1)

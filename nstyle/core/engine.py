@@ -292,7 +292,7 @@ def _project(opt: torch.optim.Optimizer, g: torch.Tensor, before: torch.Tensor, 
     with torch.no_grad():
         g.clamp_(*bounds)
         if isinstance(opt, torch.optim.LBFGS):
-            state = opt.state[opt._params[0]]
+            state = opt.state[opt.param_groups[0]["params"][0]]
             if "d" in state and state.get("t"):
                 state["d"] = (g - before).flatten() / state["t"]
 
