@@ -34,12 +34,14 @@ bounds, the precision and the per-evaluation work, not the allocator).
     python benchmarks/time_to_quality.py                      # both sections, about an hour on 2 cores
     python benchmarks/time_to_quality.py --sections bars --skip volume
     python benchmarks/time_to_quality.py --sections pairs --pairs tubingen_starry,astronaut_ihc
+    python benchmarks/time_to_quality.py --sections pairs --reuse-former   # today's side again only
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -162,6 +164,20 @@ def saved(g: torch.Tensor, path: Path) -> torch.Tensor:
     return load_image(path).tensor
 
 
+def former_figures(pair: Any, judge: Judge, path: Path, a: argparse.Namespace) -> tuple[dict[str, float], float]:
+    """The former defaults' picture of ``pair`` (saved at ``path``), its figures and its time;
+    with ``--reuse-former`` a picture and time kept by an earlier call at the same size."""
+    record = path.with_suffix(".json")
+    if a.reuse_former and path.exists() and record.exists():
+        kept = json.loads(record.read_text())
+        if kept.get("size") == a.size:
+            return judge(load_image(path).tensor), float(kept["seconds"])
+    ref, t_ref = timed(lambda: former_image(pair.content, pair.style, a.size))
+    figures = judge(saved(ref, path))
+    record.write_text(json.dumps({"size": a.size, "seconds": t_ref}))
+    return figures, t_ref
+
+
 def section_pairs(a: argparse.Namespace) -> None:
     from pictures import DATA, pairs  # the study's pairs: published paintings where present, scikit-image's
 
@@ -176,8 +192,7 @@ def section_pairs(a: argparse.Namespace) -> None:
     for name in [n for n in wanted if n in known]:
         pair = known[name]
         judge = Judge(pair.content, pair.style, a.size)
-        ref, t_ref = timed(lambda pair=pair: former_image(pair.content, pair.style, a.size))
-        ref_fig = judge(saved(ref, out / f"{name}__former.png"))
+        ref_fig, t_ref = former_figures(pair, judge, out / f"{name}__former.png", a)
         row_cells = [out / f"{name}__former.png"]
         for q in a.qualities.split(","):
             res, t = timed(lambda pair=pair, q=q: nstyle.stylize(pair.content, pair.style, size=a.size, quality=q))
@@ -307,6 +322,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", type=int, default=512, help="pairs: output long side (default 512)")
     p.add_argument("--qualities", default="default", help="pairs: nstyle's --quality values to run (default default)")
     p.add_argument("--out", default="out/time_to_quality", help="pairs: pictures and contact sheet")
+    p.add_argument("--reuse-former", action="store_true",
+                   help="pairs: reuse the former defaults' pictures and times kept in --out by an earlier call")
     p.add_argument("--docs-sheet", default=None, help="pairs: also a sheet of the scikit-image pairs only, here")
     p.add_argument("--probe", type=int, default=8, help="bars: steps timed of a long former run (default 8)")
     p.add_argument("--skip", default="", help="bars: comma-separated from image, sound, volume, eval")

@@ -172,7 +172,8 @@ def optimize(
     run, resized); steps are numbered from ``step_offset`` and tagged with ``scale``.
     With ``plateau`` the run ends early once J has flattened out (``Plateau``); ``steps``
     is then the most it takes. With ``bounds`` (lo, hi) G is projected into that box after
-    every step, so every J measured, and the G returned, is one the output can hold.
+    every step, so every J measured, and the G returned, is one the output can hold, and
+    no step moves a sample by more than ``STEP_LIMIT`` of the box's width (``_limit``).
     """
     lr = _checked_lr(optimizer, steps, lr)
     g = g0.detach().clone().contiguous()  # L-BFGS views the gradient flat
@@ -262,11 +263,30 @@ def _evaluate(objective: Callable[[torch.Tensor], Terms], g: torch.Tensor, bound
 
 def _step(opt: torch.optim.Optimizer, closure: Callable[[], float], g: torch.Tensor,
           bounds: tuple[float, float] | None) -> None:
-    """One optimiser step (one evaluation of J), then G back into ``bounds``."""
+    """One optimiser step (one evaluation of J), then the step limited (``_limit``) and G
+    back into ``bounds``."""
     before = g.detach().clone() if bounds is not None else None
     opt.step(closure)  # type: ignore[arg-type]
     if before is not None and bounds is not None:
+        _limit(g, before, STEP_LIMIT * (bounds[1] - bounds[0]))
         _project(opt, g, before, bounds)
+
+
+def _limit(g: torch.Tensor, before: torch.Tensor, largest: float) -> None:
+    """Shorten the step G - ``before`` so that no sample moves by more than ``largest``.
+
+    L-BFGS without a line search takes the step its curvature pairs predict; in its first
+    steps (one or two pairs) that prediction can be off by orders of magnitude, and a step
+    that sends every pixel to the box's walls raises J 200-fold (Tübingen x The Starry Night,
+    the second step of every scale). A cap on the step, a trust region in the max norm, keeps
+    those steps bounded; the direction is kept, and ``_project`` records the shortened step
+    in L-BFGS's state, so its next curvature pair is a true one.
+    """
+    with torch.no_grad():
+        step = g - before
+        biggest = float(step.abs().max())
+        if biggest > largest:
+            g.copy_(before + step * (largest / biggest))
 
 
 def _free_gradient(g: torch.Tensor, bounds: tuple[float, float]) -> None:
@@ -323,6 +343,12 @@ def _make_optimizer(
         opt.state[g] = {k: v.to(g.device).clone() for k, v in opt_state.items()}
     return opt
 
+
+# No step moves a bounded sample by more than this share of its range (see _limit). Past
+# the first steps of a scale, image runs at 256 px move no pixel by more than 0.1 per step
+# (Tübingen x The Starry Night: 2 of 150 steps were longer); caps of 0.1, 0.2 and 1.0 ended
+# within 1.5 % of each other's J on three pairs, a run without a cap 50 % higher.
+STEP_LIMIT = 0.25
 
 # A step that raises J above this multiple of the best J so far restarts L-BFGS (see optimize).
 OVERSHOOT = 10.0

@@ -11,6 +11,7 @@ NaN/inf failure reported for other tools (neural-style-pt #97).
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 
 import torch
@@ -52,7 +53,12 @@ def resolve_precision(precision: str, device: torch.device | str) -> str:
         if dev.type == "cuda":  # (no GPU at all is the device check's to report)
             return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
         return "bf16" if dev.type == "cpu" and bf16_is_fast_on_cpu() else "fp32"
-    return check_precision(precision, dev)
+    check_precision(precision, dev)
+    if precision == "bf16" and dev.type == "cpu" and not bf16_is_fast_on_cpu():
+        # Measured on an AMD EPYC (AVX2): a 512 px evaluation takes 107 s in bf16, 2.2 s in fp32.
+        warnings.warn("this CPU has no native bfloat16: bf16 is emulated, far slower than fp32 "
+                      "(use --precision fp32 or auto)", stacklevel=2)
+    return precision
 
 
 @contextlib.contextmanager

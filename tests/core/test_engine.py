@@ -74,7 +74,9 @@ def test_bounds_keep_every_measured_g_in_the_box_and_reach_the_box_optimum(metho
     q = Quadratic(shape)
     q.target = q.target * 1.6 - 0.3  # about a third of the optimum outside [0, 1]
     seen = []
-    res = optimize(q, g_start(shape), steps=cfg["steps"], optimizer=method, lr=cfg["lr"], bounds=(0.0, 1.0),
+    # twice the free run's steps: the start is noise up to 1 away, and no bounded step moves
+    # a sample by more than engine.STEP_LIMIT
+    res = optimize(q, g_start(shape), steps=2 * cfg["steps"], optimizer=method, lr=cfg["lr"], bounds=(0.0, 1.0),
                    callback=lambda info, g: seen.append(g.clone()))
     assert all(float(g.min()) >= 0.0 and float(g.max()) <= 1.0 for g in seen)
     boxed = q.target.clamp(0, 1)
@@ -262,3 +264,48 @@ def test_lbfgs_restarts_after_an_overshoot(monkeypatch, overshoot, boxed):
         assert ratio > 0.8  # the failure the restart exists for
     else:
         assert ratio < 0.5
+
+
+def test_a_limited_step_keeps_its_direction_and_lbfgs_records_the_step_taken():
+    """lr = 1000 makes L-BFGS's first step move samples by ~100: ``_step`` shortens it to
+    STEP_LIMIT of the box's width along the same direction, and L-BFGS's stored step
+    (t · d, from which its next curvature pair is built) is the step G actually took."""
+    gen = torch.Generator().manual_seed(3)
+    slope = torch.randn(SHAPES["3d"], generator=gen)
+    g = torch.full(SHAPES["3d"], 0.5, requires_grad=True)
+    opt = torch.optim.LBFGS([g], lr=1000.0, max_iter=1, tolerance_grad=0.0, tolerance_change=0.0)
+
+    def closure():
+        opt.zero_grad()
+        j = (slope * g).sum()
+        j.backward()
+        return float(j)
+
+    before = g.detach().clone()
+    engine._step(opt, closure, g, (0.0, 1.0))
+    taken = g.detach() - before
+    assert float(taken.abs().max()) == pytest.approx(engine.STEP_LIMIT, rel=1e-5)
+    cosine = float(torch.nn.functional.cosine_similarity(taken.flatten(), -slope.flatten(), dim=0))
+    assert cosine == pytest.approx(1.0, abs=1e-5)  # along -dJ/dG: L-BFGS's first step
+    state = opt.state[g]
+    torch.testing.assert_close(state["t"] * state["d"], taken.flatten())
+
+
+@pytest.mark.parametrize("limit", [math.inf, None])
+def test_the_step_limit_keeps_lbfgs_from_overshooting_on_a_real_pair(monkeypatch, limit):
+    """scikit-image's rocket in the Hubble deep field at 96 px, in the image's box: without
+    a limit L-BFGS's second step sends pixels to the walls, J jumps, and the restarts halve
+    the step four times, leaving J where it started after 20 steps. With STEP_LIMIT (the
+    default) no step overshoots, L-BFGS is never restarted, and J falls by 10x and more."""
+    if limit is not None:
+        monkeypatch.setattr(engine, "STEP_LIMIT", limit)
+    made = []
+    make = engine._make_optimizer
+    monkeypatch.setattr(engine, "_make_optimizer", lambda *a: made.append(a[2]) or make(*a))
+    r = stylize(str(sample_path("rocket.jpg")), str(sample_path("hubble_deep_field.jpg")), size=96,
+                scales="none", steps=20, precision="fp32")
+    ratio = r.best.total / r.history[0].total
+    if limit is None:
+        assert made == [1.0] and ratio < 0.1
+    else:
+        assert len(made) >= 3 and ratio > 0.5
