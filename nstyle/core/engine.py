@@ -347,7 +347,7 @@ def _make_optimizer(
 # No step moves a bounded sample by more than this share of its range (see _limit). Past
 # the first steps of a scale, image runs at 256 px move no pixel by more than 0.1 per step
 # (Tübingen x The Starry Night: 2 of 150 steps were longer); caps of 0.1, 0.2 and 1.0 ended
-# within 1.5 % of each other's J on three pairs, a run without a cap 50 % higher.
+# within 1.5 % of each other's J on four pairs, a run without a cap 50 % higher.
 STEP_LIMIT = 0.25
 
 # A step that raises J above this multiple of the best J so far restarts L-BFGS (see optimize).
