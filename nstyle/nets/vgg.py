@@ -7,12 +7,14 @@ bundled Keras weights can be poured in block by block.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
 
 from ..errors import NStyleError
+from .winograd import Conv3x3Chooser, conv3x3, transposed_filters, winograd_filters
 
 # Channels per convolution in each of the five blocks; a pooling layer closes each block.
 VGG_BLOCKS: dict[str, tuple[tuple[int, ...], ...]] = {
@@ -79,6 +81,10 @@ class VGG(nn.Module):
         self.bgr = False
         self.requires_grad_(False)
         self.eval()
+        # fp32 CPU convolutions by Winograd where that is measured to be faster (nets.winograd);
+        # NSTYLE_WINOGRAD=never turns it off, =always skips the timing.
+        self.winograd = Conv3x3Chooser(os.environ.get("NSTYLE_WINOGRAD", "auto"))
+        self._filters: dict[int, tuple[tuple[int, int, torch.dtype], torch.Tensor, torch.Tensor]] = {}
 
     def set_preprocessing(self, mean: Sequence[float], std: Sequence[float], scale: float, bgr: bool) -> None:
         """Input transform: ``x -> (scale * x[, channels reversed] - mean) / std``."""
@@ -125,8 +131,27 @@ class VGG(nn.Module):
             h = h.contiguous(memory_format=torch.channels_last)
         out: dict[str, torch.Tensor] = {}
         for i in range(last + 1):
-            h = self.layers[i](h)
+            layer = self.layers[i]
+            if isinstance(layer, nn.Conv2d) and self.winograd.eligible(h, layer):
+                h = self._conv(i, layer, h)
+            else:
+                h = layer(h)
             name = self.names[i]
             if name in wanted:
                 out[name] = h
         return out
+
+    def _conv(self, i: int, conv: nn.Conv2d, h: torch.Tensor) -> torch.Tensor:
+        """Layer i's convolution, by Winograd where the chooser found that faster for this shape."""
+        w = conv.weight
+        # Keyed on the weight's storage and version: loading or normalising weights in place
+        # after a first forward must not leave stale transformed filters behind.
+        key = (w.data_ptr(), w._version, w.dtype)
+        cached = self._filters.get(i)
+        if cached is None or cached[0] != key:
+            cached = (key, winograd_filters(w), winograd_filters(transposed_filters(w)))
+            self._filters[i] = cached
+        _, filters, filters_t = cached
+        if not self.winograd.use_winograd(h, conv, filters, filters_t):
+            return conv(h)
+        return conv3x3(h, filters, filters_t, conv.bias)
