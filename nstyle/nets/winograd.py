@@ -176,6 +176,9 @@ class Conv3x3Chooser:
             and conv.groups == 1
             and conv.padding_mode == "zeros"
             and not conv.weight.requires_grad
+            # A hooked layer runs as its module, so that its hooks see it run.
+            and not conv._forward_hooks
+            and not conv._forward_pre_hooks
         )
 
     def use_winograd(

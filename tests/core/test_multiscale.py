@@ -14,6 +14,8 @@ from nstyle.core.engine import lbfgs_history, optimize
 from nstyle.core.functional import scaled_gram
 from nstyle.core.multiscale import parse_scales, resize, scale_schedule, scaled_shape
 from nstyle.core.objective import StyleObjective
+from nstyle.nets import build_net
+from nstyle.nets.winograd import Conv3x3Chooser
 from nstyle.options import ImageSettings
 from nstyle.pipeline import scale_plan
 from nstyle.samples import sample_path
@@ -219,8 +221,12 @@ def test_net_activations_are_channels_last_and_unchanged(vgg16_norm):
 
 
 @pytest.mark.slow
-def test_tiled_run_takes_the_same_steps_as_the_whole_image_run():
+def test_tiled_run_takes_the_same_steps_as_the_whole_image_run(monkeypatch):
     kw = dict(size=96, steps=3, scales=None, precision="fp32")  # the same J to float rounding
+    # One convolution algorithm for both: Winograd's choice is per layer shape, and tiles are
+    # other shapes than the whole image; its different rounding, sent through max pooling's
+    # ties in the photo's flat regions and three L-BFGS steps, moves a few pixels by 0.02.
+    monkeypatch.setattr(build_net("vgg16"), "winograd", Conv3x3Chooser("never"))
     tiled = nstyle.stylize(sample_path("astronaut.png"), sample_path("ihc.png"), tile=32, **kw)
     whole = nstyle.stylize(sample_path("astronaut.png"), sample_path("ihc.png"), tile=None, **kw)
     for a, b in zip(tiled.history, whole.history, strict=True):

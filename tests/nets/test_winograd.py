@@ -135,6 +135,9 @@ def test_the_chooser_only_takes_what_winograd_computes_exactly():
     assert not always.eligible(x, torch.nn.Conv2d(4, 4, 3, padding=1, stride=2).requires_grad_(False))
     assert not always.eligible(x, torch.nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect").requires_grad_(False))
     assert not always.eligible(x, torch.nn.Conv2d(4, 4, 5, padding=2).requires_grad_(False))
+    hook = conv.register_forward_hook(lambda *args: None)
+    assert not always.eligible(x, conv)  # a hooked layer runs as its module
+    hook.remove()
     assert not Conv3x3Chooser("never").eligible(x, conv)
     with pytest.raises(NStyleError, match="Winograd mode"):
         Conv3x3Chooser("sometimes")
