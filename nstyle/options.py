@@ -215,7 +215,7 @@ class Settings:
     )
     precision: str | None = option(
         None, "network arithmetic: auto (bf16 where this device runs it fast), fp32, bf16 (about 2.4x faster "
-        "on CPUs with AVX-512 BF16), fp16 (CUDA); Grams stay fp32 (default: from --quality)",
+        "on CPUs with AVX-512 BF16), fp16 (CUDA); Grams are summed in fp32 (default: from --quality)",
         group="speed and scale", choices=(AUTO, *PRECISIONS),
     )
     content_weight: float | None = option(None, "alpha, the weight of J_content", type=float)

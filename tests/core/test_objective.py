@@ -127,8 +127,9 @@ def test_gram_cost_value_and_closed_form_gradient(dim, channels_last):
 
 
 def test_gram_cost_bfloat16_activations_get_a_bfloat16_gradient_of_the_float32_cost():
-    """bf16 activations (autocast's): the cost is the float32 cost of those values, and the
-    gradient, in bf16 and in the activations' layout, is that cost's gradient rounded."""
+    """bf16 activations (autocast's): the cost is the float32 cost of those values up to the
+    bf16 rounding of the Gram (``_rows_gram``), and the gradient, in bf16 and in the
+    activations' layout, is that cost's gradient rounded."""
     a = rand((1, 8, 6, 5), 13).bfloat16().contiguous(memory_format=torch.channels_last)
     target = obj.scaled_gram(rand((1, 8, 6, 5), 14))
     x = a.clone().requires_grad_(True)
@@ -137,7 +138,12 @@ def test_gram_cost_bfloat16_activations_get_a_bfloat16_gradient_of_the_float32_c
     j = obj.layer_style_cost_from_grams(target, obj.scaled_gram(ref))
     j.backward()
     assert x.grad.dtype == torch.bfloat16 and x.grad.is_contiguous(memory_format=torch.channels_last)
-    assert abs(float(obj.gram_cost(a, target)) - float(j.detach())) <= 1e-5 * float(j.detach())
+    # The Gram's entries rounded to bf16 once (relative 2^-9 of |a|ᵀ|a|): with D = Ĝ − T and
+    # E that rounding, |J' − J| = |2<D, E> + ‖E‖²| <= 2‖D‖‖E‖ + ‖E‖².
+    rows = a.float().flatten(2)
+    e = 2.0**-9 * float((rows.abs() @ rows.abs().transpose(1, 2)).norm()) / (2 * 30 * 8)
+    bound = 2 * float(j.detach()) ** 0.5 * e + e**2
+    assert abs(float(obj.gram_cost(a, target)) - float(j.detach())) <= bound
     np.testing.assert_allclose(x.grad.float().numpy(), ref.grad.numpy(), rtol=2e-2, atol=1e-2 * ref.grad.abs().max())
 
 
@@ -365,3 +371,23 @@ def test_full_gradient_central_differences(dim):
             num = (float(j(g + eps * d).total) - float(j(g - eps * d).total)) / (2 * eps)
         ana = float((grad * d).sum())
         assert abs(num - ana) <= 2e-3 * max(abs(ana), 1.0), (num, ana)
+
+
+def test_bf16_grams_are_summed_in_blocks_each_rounded_once():
+    """bf16 rows (N, M, n_C) over two whole blocks and a tail: within one bf16 rounding per
+    block of the float64 Gram (each block's |R|ᵀ|R| bounds its sum)."""
+    from nstyle.core.functional import GRAM_BLOCK_ROWS, _rows_gram
+
+    m = 2 * GRAM_BLOCK_ROWS + 276
+    rows = torch.randn(2, m, 8, generator=torch.Generator().manual_seed(3)).bfloat16()
+    got = _rows_gram(rows, torch.float32)
+    assert got.dtype == torch.float32 and got.shape == (2, 8, 8)
+    r = rows.double()
+    ref = r.transpose(1, 2) @ r
+    blocks = [r[:, i : i + GRAM_BLOCK_ROWS].abs() for i in range(0, m, GRAM_BLOCK_ROWS)]
+    bound = sum(b.transpose(1, 2) @ b for b in blocks) * 2.0**-8 + 1e-6
+    assert ((got.double() - ref).abs() <= bound).all()
+    torch.testing.assert_close(got, got.transpose(1, 2))
+    # fp32 rows: the plain product, no blocks
+    f = rows.float()
+    torch.testing.assert_close(_rows_gram(f, torch.float32), f.transpose(1, 2) @ f, rtol=0, atol=0)
