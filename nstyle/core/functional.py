@@ -88,6 +88,12 @@ def _positions_by_channels(a: torch.Tensor) -> torch.Tensor:
 # fast. Measured on 2 AMX cores: 512 rows is as fast as 4096 from relu1_1 at 512 px (2.7 vs
 # 2.3 ms) to relu5_1 at 256 px, and rounds the least (each block's sum is rounded to bf16).
 GRAM_BLOCK_ROWS = 512
+# Fewer positions than this many blocks: the Gram in fp32 as before. Each block's rounding
+# is 2^-9 of that block's sum and they average out over many blocks, not over one or two; a
+# short sound's spectrogram (a few hundred frames) rounded once in bf16 kept less of its
+# words under a tonal style (envelope correlation 0.60 against 0.63). Small Grams are cheap
+# in fp32 anyway.
+GRAM_MIN_BLOCKS = 4
 
 
 def _rows_gram(rows: torch.Tensor, dt: torch.dtype) -> torch.Tensor:
@@ -100,13 +106,14 @@ def _rows_gram(rows: torch.Tensor, dt: torch.dtype) -> torch.Tensor:
     not split across cores), while the blocks run as one batched product: the five style
     Grams of a 512 px bf16 evaluation take ~6 ms instead of ~45 ms for casting to fp32 and
     multiplying there (relu1_1: 2.7 vs 23 ms). The rounding costs 2e-4 (relu1_1 at 512 px)
-    to 3e-3 (relu5_1 at 256 px) of the Gram's largest entry, below bf16's own error in the
-    activations (the gradient of a bf16 evaluation is ~4 % from fp32's).
+    to 2e-3 (relu4_1 at 512 px) of the Gram's largest entry, below bf16's own error in the
+    activations (the gradient of a bf16 evaluation is ~4 % from fp32's). Fewer positions
+    than ``GRAM_MIN_BLOCKS`` blocks: fp32, as for every other dtype and device.
     """
-    if rows.dtype != torch.bfloat16 or rows.device.type != "cpu":
+    n, m, c = rows.shape
+    if rows.dtype != torch.bfloat16 or rows.device.type != "cpu" or m < GRAM_MIN_BLOCKS * GRAM_BLOCK_ROWS:
         r = rows.to(dt)
         return r.transpose(1, 2) @ r
-    n, m, c = rows.shape
     k = m // GRAM_BLOCK_ROWS
     blocks = rows[:, : k * GRAM_BLOCK_ROWS].reshape(n * k, GRAM_BLOCK_ROWS, c)
     gram = (blocks.transpose(1, 2) @ blocks).view(n, k, c, c).to(dt).sum(1)

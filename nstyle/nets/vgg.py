@@ -81,8 +81,8 @@ class VGG(nn.Module):
         self.bgr = False
         self.requires_grad_(False)
         self.eval()
-        # fp32 CPU convolutions by Winograd where that is measured to be faster (nets.winograd);
-        # NSTYLE_WINOGRAD=never turns it off, =always skips the timing.
+        # fp32 CPU convolutions by Winograd where they pay (nets.winograd): by a fixed rule on
+        # the shape; NSTYLE_WINOGRAD=timed times each shape instead, =never turns it off.
         self.winograd = Conv3x3Chooser(os.environ.get("NSTYLE_WINOGRAD", "auto"))
         self._filters: dict[int, tuple[tuple[int, int, torch.dtype], torch.Tensor, torch.Tensor]] = {}
 

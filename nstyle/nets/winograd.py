@@ -15,8 +15,11 @@ result. It pays where channels are many and images small: the transforms are pas
 memory (the transformed input is 36/16 = 2.25× the input), so at 64 channels × 512² they
 cost more than they save. Measured on that CPU (one forward, ms, direct → Winograd):
 64→64 at 512² 186 → 438; 256→256 at 128² 162 → 126; 512→512 at 64² 122 → 55;
-512→512 at 32² 31 → 15. Which layers pay depends on the machine, so ``Conv3x3Chooser``
-times both once per layer shape and keeps the faster (as cuDNN's benchmark mode does).
+512→512 at 32² 31 → 15. ``Conv3x3Chooser`` takes Winograd by a fixed rule on the shape
+(the layers that won on both an AMX Xeon and an AVX2 EPYC), so that a seeded run gives the
+same bits in every process; ``timed`` mode times both once per layer shape instead and
+keeps the faster (as cuDNN's benchmark mode does), at the price of choices that can differ
+between processes under load.
 
 The result equals the direct convolution up to rounding (relative error ~1e-5 in fp32,
 ~1e-14 in float64; the tests check float64). Weights are frozen here: the gradient flows to
@@ -138,19 +141,37 @@ def _faster(candidate: Any, reference: Any, margin: float) -> bool:
     return min(first, _seconds(candidate)) < margin * ref
 
 
+# The fixed rule: both sides at least this many channels, and at most this many positions.
+# Measured forward + input gradient, direct → Winograd, ms: on an AVX2 EPYC 256→512 at 64²
+# 161 → 78 and 512→512 at 64² 274 → 116, but 128→256 at 128² 125 → 154 and 256→256 at
+# 128² 255 → 251; on an AMX Xeon the timed mode took every layer of 128+ channels at 64²
+# and below and none at 128² and above of a 512 px image (64-channel layers always lost).
+RULE_MIN_CHANNELS = 128
+RULE_MAX_POSITIONS = 64 * 64
+
+
+def pays_by_shape(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
+    """The fixed rule of mode ``auto``: many channels in and out, a small image."""
+    return (
+        min(conv.in_channels, conv.out_channels) >= RULE_MIN_CHANNELS
+        and x.shape[-2] * x.shape[-1] <= RULE_MAX_POSITIONS
+    )
+
+
 class Conv3x3Chooser:
     """Decides, per layer shape, whether Winograd beats the direct convolution here.
 
     Only fp32 on the CPU is considered (oneDNN has no fp32 Winograd for most CPUs; cuDNN
-    chooses its own algorithms on a GPU; F(4×4, 3×3) loses too much accuracy in bf16). The
-    first call for a shape times a forward (and input gradient, where one is wanted) of each
+    chooses its own algorithms on a GPU; F(4×4, 3×3) loses too much accuracy in bf16). In
+    mode ``timed`` the first call for a shape times a forward (and input gradient, where one is wanted) of each
     on random data and the answer is kept for the process: on a 2-core Xeon with AMX, the
     first fp32 evaluation of a whole VGG16 costs 0.5-0.8 s more at 128 and 256 px, 3.1 s more at
     512 px; later ones are the faster for it (a 256 px fp32 evaluation 0.19 -> 0.14 s).
-    ``mode="always"`` skips the timing (tests), ``"never"`` keeps every convolution direct.
+    ``mode="auto"`` decides by ``pays_by_shape`` without timing, ``"timed"`` by timing,
+    ``"always"`` takes every eligible layer (tests), ``"never"`` keeps every one direct.
     """
 
-    MODES = ("auto", "always", "never")
+    MODES = ("auto", "timed", "always", "never")
 
     def __init__(self, mode: str = "auto") -> None:
         if mode not in self.MODES:
@@ -188,6 +209,8 @@ class Conv3x3Chooser:
             return False
         if self.mode == "always":
             return True
+        if self.mode == "auto":
+            return pays_by_shape(x, conv)
         backward = x.requires_grad and torch.is_grad_enabled()
         key = (x.shape[0], x.shape[1], conv.out_channels, x.shape[2], x.shape[3], int(backward))
         if key not in self.choices:

@@ -374,11 +374,11 @@ def test_full_gradient_central_differences(dim):
 
 
 def test_bf16_grams_are_summed_in_blocks_each_rounded_once():
-    """bf16 rows (N, M, n_C) over two whole blocks and a tail: within one bf16 rounding per
+    """bf16 rows (N, M, n_C) over whole blocks and a tail: within one bf16 rounding per
     block of the float64 Gram (each block's |R|ᵀ|R| bounds its sum)."""
-    from nstyle.core.functional import GRAM_BLOCK_ROWS, _rows_gram
+    from nstyle.core.functional import GRAM_BLOCK_ROWS, GRAM_MIN_BLOCKS, _rows_gram
 
-    m = 2 * GRAM_BLOCK_ROWS + 276
+    m = GRAM_MIN_BLOCKS * GRAM_BLOCK_ROWS + 276
     rows = torch.randn(2, m, 8, generator=torch.Generator().manual_seed(3)).bfloat16()
     got = _rows_gram(rows, torch.float32)
     assert got.dtype == torch.float32 and got.shape == (2, 8, 8)
@@ -388,6 +388,10 @@ def test_bf16_grams_are_summed_in_blocks_each_rounded_once():
     bound = sum(b.transpose(1, 2) @ b for b in blocks) * 2.0**-8 + 1e-6
     assert ((got.double() - ref).abs() <= bound).all()
     torch.testing.assert_close(got, got.transpose(1, 2))
-    # fp32 rows: the plain product, no blocks
+    assert not torch.equal(got, (r.transpose(1, 2) @ r).float()), "bf16 blocks must have run"
+    # fp32 rows, and bf16 rows too short for enough blocks: the plain fp32 product
     f = rows.float()
     torch.testing.assert_close(_rows_gram(f, torch.float32), f.transpose(1, 2) @ f, rtol=0, atol=0)
+    short = rows[:, : GRAM_MIN_BLOCKS * GRAM_BLOCK_ROWS - 1]
+    s32 = short.float()
+    torch.testing.assert_close(_rows_gram(short, torch.float32), s32.transpose(1, 2) @ s32, rtol=0, atol=0)

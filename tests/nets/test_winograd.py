@@ -147,7 +147,7 @@ def test_timing_the_choice_leaves_the_global_rng_alone():
     """Seeded runs must repeat whether or not a shape was timed on the way."""
     conv = torch.nn.Conv2d(8, 8, 3, padding=1).requires_grad_(False)
     w = conv.weight
-    chooser = Conv3x3Chooser("auto")
+    chooser = Conv3x3Chooser("timed")
     torch.manual_seed(5)
     expected = torch.rand(3)
     torch.manual_seed(5)
@@ -176,3 +176,19 @@ def test_a_candidate_far_slower_on_its_first_run_is_not_timed_again():
     assert calls == {"slow": 1, "quick": 2}
     assert _faster(quick, slow, margin=0.85)
     assert calls["quick"] == 4  # warm-up within bounds: timed a second time
+
+
+def test_auto_decides_by_shape_alone_so_every_process_chooses_alike():
+    """Mode auto: Winograd for 128+ channels on both sides at 64x64 positions or fewer, no
+    timing (a timed choice can differ between two processes of one seeded run)."""
+    auto = Conv3x3Chooser("auto")
+    small = torch.nn.Conv2d(128, 256, 3, padding=1).requires_grad_(False)
+    thin = torch.nn.Conv2d(64, 128, 3, padding=1).requires_grad_(False)
+    w = small.weight
+    filters = (winograd_filters(w), winograd_filters(transposed_filters(w)))
+    assert auto.use_winograd(torch.rand(1, 128, 64, 64), small, *filters)
+    assert not auto.use_winograd(torch.rand(1, 128, 64, 65), small, *filters)
+    wt = thin.weight
+    assert not auto.use_winograd(torch.rand(1, 64, 8, 8), thin, winograd_filters(wt),
+                                 winograd_filters(transposed_filters(wt)))
+    assert not auto.choices  # nothing was timed
