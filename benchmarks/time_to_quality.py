@@ -242,7 +242,10 @@ def sheet(cells: list[tuple[Any, list[Path]]], path: Path, qualities: list[str],
 def audio_files(folder: Path) -> tuple[Path, Path]:
     from bench_1d import audio_pair, write_wav
 
-    c, s, _ = audio_pair()
+    c, s, source = audio_pair()
+    # Said on every run: without alsa-utils' WAVs the pair is synthetic, and the sound row's
+    # time is not comparable with one measured on the real speech.
+    print(f"sound pair: {source}", flush=True)
     return write_wav(c, folder / "content.wav"), write_wav(s, folder / "style.wav")
 
 
