@@ -132,26 +132,26 @@ class VGG(nn.Module):
         out: dict[str, torch.Tensor] = {}
         for i in range(last + 1):
             layer = self.layers[i]
-            if isinstance(layer, nn.Conv2d) and self.winograd.eligible(h, layer):
-                h = self._conv(i, layer, h)
-            else:
-                h = layer(h)
+            h = self._conv(i, layer, h) if isinstance(layer, nn.Conv2d) else layer(h)
             name = self.names[i]
             if name in wanted:
                 out[name] = h
         return out
 
     def _conv(self, i: int, conv: nn.Conv2d, h: torch.Tensor) -> torch.Tensor:
-        """Layer i's convolution, by Winograd where the chooser found that faster for this shape."""
+        """Layer i's convolution, by Winograd where the chooser takes it for this shape."""
+        if not self.winograd.use_winograd(h, conv, lambda: self._winograd_filters(i, conv)):
+            return conv(h)
+        return conv3x3(h, *self._winograd_filters(i, conv), conv.bias)
+
+    def _winograd_filters(self, i: int, conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer i's transformed filters (4x its weights, twice), made for the layers that use
+        them only. Keyed on the weight's storage and version: loading or normalising weights
+        in place after a first forward must not leave stale transformed filters behind."""
         w = conv.weight
-        # Keyed on the weight's storage and version: loading or normalising weights in place
-        # after a first forward must not leave stale transformed filters behind.
         key = (w.data_ptr(), w._version, w.dtype)
         cached = self._filters.get(i)
         if cached is None or cached[0] != key:
             cached = (key, winograd_filters(w), winograd_filters(transposed_filters(w)))
             self._filters[i] = cached
-        _, filters, filters_t = cached
-        if not self.winograd.use_winograd(h, conv, filters, filters_t):
-            return conv(h)
-        return conv3x3(h, filters, filters_t, conv.bias)
+        return cached[1], cached[2]

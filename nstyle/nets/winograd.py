@@ -30,6 +30,7 @@ and their in/out channels swapped), computed the same way.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -162,13 +163,13 @@ class Conv3x3Chooser:
     """Decides, per layer shape, whether Winograd beats the direct convolution here.
 
     Only fp32 on the CPU is considered (oneDNN has no fp32 Winograd for most CPUs; cuDNN
-    chooses its own algorithms on a GPU; F(4×4, 3×3) loses too much accuracy in bf16). In
-    mode ``timed`` the first call for a shape times a forward (and input gradient, where one is wanted) of each
-    on random data and the answer is kept for the process: on a 2-core Xeon with AMX, the
-    first fp32 evaluation of a whole VGG16 costs 0.5-0.8 s more at 128 and 256 px, 3.1 s more at
-    512 px; later ones are the faster for it (a 256 px fp32 evaluation 0.19 -> 0.14 s).
-    ``mode="auto"`` decides by ``pays_by_shape`` without timing, ``"timed"`` by timing,
-    ``"always"`` takes every eligible layer (tests), ``"never"`` keeps every one direct.
+    chooses its own algorithms on a GPU; F(4×4, 3×3) loses too much accuracy in bf16).
+    ``mode="auto"`` decides by ``pays_by_shape`` without timing, ``"always"`` takes every
+    eligible layer (tests), ``"never"`` keeps every one direct. ``"timed"``: the first call
+    for a shape times a forward (and input gradient, where one is wanted) of each on random
+    data and keeps the answer for the process; on a 2-core Xeon with AMX the first fp32
+    evaluation of a whole VGG16 then costs 0.5-0.8 s more at 128 and 256 px, 3.1 s more at
+    512 px.
     """
 
     MODES = ("auto", "timed", "always", "never")
@@ -203,8 +204,10 @@ class Conv3x3Chooser:
         )
 
     def use_winograd(
-        self, x: torch.Tensor, conv: torch.nn.Conv2d, filters: torch.Tensor, filters_t: torch.Tensor
+        self, x: torch.Tensor, conv: torch.nn.Conv2d, filters: Callable[[], tuple[torch.Tensor, torch.Tensor]]
     ) -> bool:
+        """Whether to run this convolution by Winograd; ``filters()`` gives its transformed
+        filters and those of the input gradient, asked for only when timing needs them."""
         if not self.eligible(x, conv):
             return False
         if self.mode == "always":
@@ -228,8 +231,9 @@ class Conv3x3Chooser:
                 if backward:
                     y.backward(grad)
 
+            u, u_t = filters()
             self.choices[key] = _faster(  # a clear win only (0.85): timing is noisy
-                lambda: run(conv3x3(probe, filters, filters_t, None)),
+                lambda: run(conv3x3(probe, u, u_t, None)),
                 lambda: run(F.conv2d(probe, conv.weight, None, padding=1)),
                 margin=0.85,
             )
